@@ -1,0 +1,1 @@
+"""Order events -> validated contract -> stage features, LES rulebook and labels."""

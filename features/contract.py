@@ -1,0 +1,58 @@
+"""The canonical order-event contract: every source (synthetic, Olist, a merchant's export) becomes this.
+
+Declared once as data; validation, the API schema and docs read `ORDER_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CHANNELS = ("livestream", "short_video", "storefront", "unknown")
+STATUSES = ("delivered", "in_transit", "cancelled", "returned", "lost")
+CANCELLED_BY = ("seller", "buyer", "platform", "none")
+
+# Stage timestamps in the order they must happen (a missing one is skipped when checking order).
+STAGE_TIMESTAMPS = ("created_at", "paid_at", "accepted_at", "packed_at", "shipped_at", "delivered_at")
+TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One field of the contract; `kind` is one of id, timestamp, enum, bool, int, str."""
+
+    name: str
+    kind: str
+    required: bool
+    description: str
+    values: tuple[str, ...] | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+ORDER_COLUMNS: tuple[Column, ...] = (
+    Column("order_id", "id", True, "Unique order identifier (one row per order and merchant)."),
+    Column("merchant_id", "id", True, "Merchant (seller, shop) that fulfils the order."),
+    Column("channel", "enum", True, "Sales channel the order came from.", CHANNELS),
+    Column("created_at", "timestamp", True, "Order placed by the buyer."),
+    Column("paid_at", "timestamp", False, "Payment confirmed; dispatch SLAs run from here."),
+    Column("accepted_at", "timestamp", False,
+           "Merchant acknowledged / synced into its order system: end of order receipt."),
+    Column("packed_at", "timestamp", False, "Ready to ship: end of pick & pack."),
+    Column("shipped_at", "timestamp", False,
+           "Carrier pickup / first scan: start of ship & transport."),
+    Column("delivered_at", "timestamp", False, "Delivered to the buyer: end of order delivery."),
+    Column("ship_by", "timestamp", False, "Dispatch deadline promised by the platform SLA."),
+    Column("deliver_by", "timestamp", False, "Delivery date promised to the buyer."),
+    Column("carrier", "str", False, "Carrier (logistics provider) name."),
+    Column("tracking_valid", "bool", False, "The tracking number was valid and scanned."),
+    Column("status", "enum", True, "Current state of the order.", STATUSES),
+    Column("cancelled_by", "enum", True, "Who cancelled the order, or none.", CANCELLED_BY),
+    Column("logistics_rating", "int", False, "Buyer's logistics rating, 1-5.", None, 1, 5),
+    Column("logistics_complaint", "bool", False, "Buyer complained about logistics."),
+    Column("origin_region", "str", False, "Region the parcel ships from."),
+    Column("destination_region", "str", False, "Region the parcel ships to."),
+)
+
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in ORDER_COLUMNS)
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(c.name for c in ORDER_COLUMNS if c.required)
+TIMESTAMP_COLUMNS: tuple[str, ...] = tuple(c.name for c in ORDER_COLUMNS if c.kind == "timestamp")

@@ -1,0 +1,1 @@
+"""BentoML HTTP service for the registered LES forecaster."""

@@ -1,0 +1,1 @@
+"""Dataset -> LightGBM forecaster, backtest, MLflow tracking and registry, SHAP reports."""
