@@ -1,0 +1,18 @@
+"""Shared test fixtures: paths and seeds. Nothing here touches the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OLIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "olist"
+
+
+@pytest.fixture(scope="session")
+def olist_dir() -> Path:
+    """The real Olist sample beside the project; tests that need it skip when it is absent."""
+    if not (OLIST_DIR / "olist_orders_dataset.csv").exists():
+        pytest.skip(f"Olist sample not found at {OLIST_DIR} (../shared is absent on this machine)")
+    return OLIST_DIR
