@@ -1,4 +1,4 @@
-"""The feature commands of the `les` CLI: thin wrappers that parse, call one function, print a summary.
+"""The feature commands of the `les` CLI: thin wrappers that parse, call one function, summarise.
 
 `training/cli.py` adds the training commands to this same app; the console script points there.
 """
@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(
     name="les",
@@ -17,14 +19,224 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+ingest_app = typer.Typer(help="Convert a public dataset into the canonical order table.")
+app.add_typer(ingest_app, name="ingest")
 console = Console()
 
-# --- validate ----------------------------------------------------------------------------------
 
-# --- generate ----------------------------------------------------------------------------------
+def _counts_table(title: str, counts: dict[str, int], key: str = "value") -> Table:
+    table = Table(title=title)
+    table.add_column(key)
+    table.add_column("rows", justify="right")
+    for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        table.add_row(str(name), f"{n:,}")
+    return table
 
-# --- score-window ------------------------------------------------------------------------------
 
-# --- features / build-dataset ------------------------------------------------------------------
+def _read_valid_orders(path: Path) -> pd.DataFrame:
+    from features.contract import ContractError
+    from features.io import TableReadError, read_orders
 
-# --- ingest ------------------------------------------------------------------------------------
+    try:
+        result = read_orders(path)
+    except (ContractError, TableReadError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if len(result.rejected):
+        console.print(
+            f"[yellow]{len(result.rejected):,} rows rejected by the contract were left "
+            f"out (see `les validate {path}`)[/]"
+        )
+    return result.valid
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="Orders as .csv, .parquet or a parquet folder.")],
+    rejected_out: Annotated[
+        Path | None, typer.Option(help="Write rejected rows (with reject_reason) here.")
+    ] = None,
+) -> None:
+    """Check orders against the contract. Exit 0: all valid; 1: some rejected; 2: unreadable."""
+    from features.contract import ContractError
+    from features.io import TableReadError, read_orders, write_table
+
+    try:
+        result = read_orders(path)
+    except (ContractError, TableReadError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"{len(result.valid):,} valid, {len(result.rejected):,} rejected rows")
+    if result.ignored_columns:
+        console.print(f"[yellow]columns outside the contract, ignored:[/] {result.ignored_columns}")
+    if result.reason_counts:
+        console.print(_counts_table("Rejected rows by reason", result.reason_counts, "reason"))
+    if rejected_out is not None and len(result.rejected):
+        write_table(result.rejected, rejected_out)
+        console.print(f"rejected rows -> {rejected_out}")
+    raise typer.Exit(1 if len(result.rejected) else 0)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder for orders/merchants/changes parquet.")],
+    merchants: Annotated[int, typer.Option(help="Number of merchants.")] = 400,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 240,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
+) -> None:
+    """Write a synthetic livestream-commerce world with its latent truth."""
+    from features.io import write_table
+    from features.world import WorldConfig, generate_world
+
+    with console.status("simulating orders"):
+        world = generate_world(WorldConfig(n_merchants=merchants, days=days, seed=seed))
+    for name in ("orders", "merchants", "changes"):
+        write_table(getattr(world, name), out / f"{name}.parquet")
+    orders = world.orders
+    delivered = orders[orders["status"] == "delivered"]
+    p2d_days = (delivered["delivered_at"] - delivered["created_at"]).dt.total_seconds() / 86400
+    console.print(
+        f"{len(orders):,} orders, {merchants} merchants, {len(world.changes)} change "
+        f"events, {orders['created_at'].min():%Y-%m-%d}..{orders['created_at'].max():%Y-%m-%d}"
+    )
+    console.print(
+        f"median purchase-to-delivery {p2d_days.median():.1f} days; on time "
+        f"{(delivered['delivered_at'] <= delivered['deliver_by']).mean():.1%}"
+    )
+    console.print(_counts_table("Status mix", orders["status"].value_counts().to_dict(), "status"))
+    console.print(f"written to {out}/")
+
+
+@app.command("score-window")
+def score_window(
+    orders: Annotated[Path, typer.Option(help="Order table (.csv/.parquet/folder).")],
+    end: Annotated[str, typer.Option(help="Window end date (exclusive), e.g. 2026-08-01.")],
+    window_days: Annotated[
+        int | None, typer.Option(help="Window length; default: the rulebook's.")
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="A rulebook YAML to use instead of the packaged one.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output table; default les_<end>.parquet beside the orders.")
+    ] = None,
+) -> None:
+    """Score every merchant's LES and tier over one window, by the rulebook."""
+    from features.io import write_table
+    from features.rulebook import RulebookError, compute_les, load_rulebook
+
+    try:
+        rulebook = load_rulebook(rules)
+        end_at = pd.Timestamp(end, tz="UTC")
+        start_at = end_at - pd.Timedelta(days=window_days or rulebook.window_days)
+        table = compute_les(_read_valid_orders(orders), start_at, end_at, rulebook)
+    except (RulebookError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    target = out or Path(orders).with_name(f"les_{end_at:%Y-%m-%d}.parquet")
+    write_table(table, target)
+    preview = Table(title=f"LES over {start_at:%Y-%m-%d}..{end_at:%Y-%m-%d} (first 10)")
+    for column in ("merchant_id", "orders_in_window", "les_score", "les_tier"):
+        preview.add_column(column)
+    for row in table.head(10).itertuples():
+        preview.add_row(
+            row.merchant_id,
+            f"{row.orders_in_window:,.0f}",
+            "-" if pd.isna(row.les_score) else f"{row.les_score:.2f}",
+            row.les_tier,
+        )
+    console.print(preview)
+    console.print(
+        _counts_table("Tier distribution", table["les_tier"].value_counts().to_dict(), "tier")
+    )
+    console.print(f"{len(table):,} merchants -> {target}")
+
+
+@app.command("features")
+def features_command(
+    list_: Annotated[bool, typer.Option("--list", help="Print the feature catalogue.")] = True,
+) -> None:
+    """The feature catalogue: every model feature with its stage, unit and meaning."""
+    from features.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    table = Table(title=f"Feature catalogue v{catalogue.version} ({len(catalogue.names)} features)")
+    for column in ("name", "stage", "unit", "direction", "actionable", "description"):
+        table.add_column(column, overflow="fold")
+    for f in catalogue.features:
+        table.add_row(
+            f.name,
+            catalogue.stage_labels[f.stage],
+            f.unit,
+            f.direction,
+            "yes" if f.actionable else "no",
+            f.description,
+        )
+    console.print(table)
+
+
+@app.command("build-dataset")
+def build_dataset_command(
+    orders: Annotated[Path, typer.Option(help="Order table (.csv/.parquet/folder).")],
+    out: Annotated[Path, typer.Option(help="Output parquet of (merchant, snapshot) rows.")],
+    window_days: Annotated[int, typer.Option(help="Feature window length.")] = 30,
+    horizon_days: Annotated[int, typer.Option(help="Label window length after a snapshot.")] = 30,
+    cadence_days: Annotated[int, typer.Option(help="Days between snapshots.")] = 7,
+    min_orders: Annotated[
+        int | None, typer.Option(help="Override the rulebook's minimum orders per window.")
+    ] = None,
+) -> None:
+    """Build point-in-time features and next-window labels for every merchant and snapshot."""
+    from features.dataset import DatasetConfig, build_dataset, dataset_summary
+    from features.io import write_table
+    from features.rulebook import load_rulebook
+
+    rules = load_rulebook()
+    overrides = {"window_days": horizon_days}
+    if min_orders is not None:
+        overrides["min_orders"] = min_orders
+    rules = rules.with_overrides(**overrides)
+    cfg = DatasetConfig(
+        window_days=window_days, horizon_days=horizon_days, cadence_days=cadence_days
+    )
+    valid = _read_valid_orders(orders)
+    with console.status(f"building features for {len(valid):,} orders"):
+        dataset = build_dataset(valid, cfg, rules)
+    write_table(dataset, out)
+    s = dataset_summary(dataset)
+    console.print(
+        f"{s['rows']:,} rows, {s['merchants']:,} merchants, {s['snapshots']} snapshots; "
+        f"{s['trainable_rows']:,} trainable, {s['insufficient_label_rows']:,} with "
+        f"insufficient data, {s['incomplete_label_rows']:,} with an open label window"
+    )
+    console.print(_counts_table("Label tiers (complete windows)", s["label_distribution"], "tier"))
+    console.print(f"-> {out}")
+
+
+@ingest_app.command("olist")
+def ingest_olist(
+    directory: Annotated[Path, typer.Argument(help="Folder with the Olist CSV files.")],
+    out: Annotated[Path, typer.Option(help="Output parquet in the canonical contract.")],
+) -> None:
+    """Convert the public Olist Brazilian e-commerce CSVs into canonical orders."""
+    from features.io import write_table
+    from features.olist import OlistFormatError, read_olist
+    from features.validation import validate_orders
+
+    try:
+        result = read_olist(directory)
+    except OlistFormatError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    write_table(result.orders, out)
+    checked = validate_orders(result.orders)
+    orders = result.orders
+    console.print(
+        f"{len(orders):,} (order, seller) rows, {orders['merchant_id'].nunique():,} "
+        f"sellers, {len(result.unattributed):,} orders without items (no seller) kept "
+        f"aside; {orders['created_at'].min():%Y-%m-%d}..{orders['created_at'].max():%Y-%m-%d}"
+    )
+    console.print(_counts_table("Status mix", orders["status"].value_counts().to_dict(), "status"))
+    if checked.reason_counts:
+        console.print(_counts_table("Rows the contract rejects", checked.reason_counts, "reason"))
+    console.print(f"-> {out}")

@@ -1,4 +1,4 @@
-"""The canonical order-event contract: every source (synthetic, Olist, a merchant's export) becomes this.
+"""The canonical order-event contract: every source (synthetic, Olist, an export) becomes this.
 
 Declared once as data; validation, the API schema and docs read `ORDER_COLUMNS`.
 """
@@ -12,7 +12,14 @@ STATUSES = ("delivered", "in_transit", "cancelled", "returned", "lost")
 CANCELLED_BY = ("seller", "buyer", "platform", "none")
 
 # Stage timestamps in the order they must happen (a missing one is skipped when checking order).
-STAGE_TIMESTAMPS = ("created_at", "paid_at", "accepted_at", "packed_at", "shipped_at", "delivered_at")
+STAGE_TIMESTAMPS = (
+    "created_at",
+    "paid_at",
+    "accepted_at",
+    "packed_at",
+    "shipped_at",
+    "delivered_at",
+)
 TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
 
 
@@ -35,12 +42,24 @@ ORDER_COLUMNS: tuple[Column, ...] = (
     Column("channel", "enum", True, "Sales channel the order came from.", CHANNELS),
     Column("created_at", "timestamp", True, "Order placed by the buyer."),
     Column("paid_at", "timestamp", False, "Payment confirmed; dispatch SLAs run from here."),
-    Column("accepted_at", "timestamp", False,
-           "Merchant acknowledged / synced into its order system: end of order receipt."),
+    Column(
+        "accepted_at",
+        "timestamp",
+        False,
+        "Merchant acknowledged / synced into its order system: end of order receipt.",
+    ),
     Column("packed_at", "timestamp", False, "Ready to ship: end of pick & pack."),
-    Column("shipped_at", "timestamp", False,
-           "Carrier pickup / first scan: start of ship & transport."),
+    Column(
+        "shipped_at", "timestamp", False, "Carrier pickup / first scan: start of ship & transport."
+    ),
     Column("delivered_at", "timestamp", False, "Delivered to the buyer: end of order delivery."),
+    Column(
+        "status_at",
+        "timestamp",
+        False,
+        "When the order reached its current terminal status (cancelled, returned, lost); "
+        "point-in-time features only see a status once this time has passed.",
+    ),
     Column("ship_by", "timestamp", False, "Dispatch deadline promised by the platform SLA."),
     Column("deliver_by", "timestamp", False, "Delivery date promised to the buyer."),
     Column("carrier", "str", False, "Carrier (logistics provider) name."),
@@ -56,3 +75,16 @@ ORDER_COLUMNS: tuple[Column, ...] = (
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in ORDER_COLUMNS)
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c.name for c in ORDER_COLUMNS if c.required)
 TIMESTAMP_COLUMNS: tuple[str, ...] = tuple(c.name for c in ORDER_COLUMNS if c.kind == "timestamp")
+
+ENUM_VALUES: dict[str, tuple[str, ...]] = {c.name: c.values for c in ORDER_COLUMNS if c.values}
+DTYPES: dict[str, str] = {
+    "id": "string",
+    "str": "string",
+    "timestamp": TIMESTAMP_DTYPE,
+    "bool": "boolean",
+    "int": "Int8",
+}
+
+
+class ContractError(ValueError):
+    """The table cannot be read as orders at all (for example a required column is missing)."""

@@ -1,0 +1,162 @@
+"""A synthetic livestream-commerce world: merchants with latent IT and logistics quality, bursty
+livestream demand queueing against pick & pack capacity, carriers, promises and outcomes.
+
+The latent truth and every change event are returned beside the orders, so tests can check that
+effects land where the research says (IT -> receipt and pick & pack; logistics -> ship & deliver).
+Calibration targets and measured figures: docs/calibration.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.world_orders import simulate_orders
+
+CHANGE_KINDS = ("it_upgrade", "carrier_switch", "demand_growth", "it_decay", "logistics_decay")
+CARRIERS = ("JetLine", "FastCargo", "RegioPost", "SwiftExpress", "BudgetShip", "CheapHaul")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    n_merchants: int = 400
+    days: int = 240
+    seed: int = 7
+    start: str = "2026-01-01"
+    median_orders_per_day: float = 9.0
+    abrupt_change_probability: float = 0.12  # per merchant: it_upgrade, carrier_switch
+    drift_probability: float = 0.3  # per merchant: demand_growth, it_decay, logistics_decay
+    drift_days: float = 75.0  # a decay takes this long, so it shows in trends before the score
+    merchant_chunk: int = 500  # merchants simulated at once; bounds memory, fixed for determinism
+
+
+@dataclass(frozen=True)
+class World:
+    orders: pd.DataFrame
+    merchants: pd.DataFrame
+    changes: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class MerchantPaths:
+    """Latent parameters per merchant and day ([merchant, day] arrays) plus static traits."""
+
+    it_quality: np.ndarray
+    logistics_quality: np.ndarray
+    demand_multiplier: np.ndarray
+    static: pd.DataFrame
+
+
+def draw_merchants(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
+    n = cfg.n_merchants
+    it = rng.beta(2.6, 1.6, n)
+    logistics = rng.beta(2.6, 1.6, n)
+    base = np.clip(rng.lognormal(np.log(cfg.median_orders_per_day), 0.75, n), 0.6, 400)
+    headroom = rng.lognormal(np.log(4.0), 0.3, n) * (0.7 + 0.6 * it)
+    return pd.DataFrame(
+        {
+            "merchant_id": [f"M{i:05d}" for i in range(n)],
+            "it_quality_start": it,
+            "logistics_quality_start": logistics,
+            "base_orders_per_day": base,
+            "pack_capacity_per_hour": base * headroom / 12.0,  # 12 working hours a day
+            "livestreams_per_week": rng.choice([0, 1, 2, 3, 4], n, p=[0.15, 0.3, 0.3, 0.15, 0.1]),
+            "livestream_hours": rng.choice([2, 3], n),
+            "burst_multiplier": rng.uniform(10, 35, n),
+            "home_region": rng.integers(0, 8, n),
+        }
+    )
+
+
+def draw_changes(
+    cfg: WorldConfig, merchants: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Each merchant may upgrade, switch carrier, grow or decay, at a day in the middle half."""
+    n = len(merchants)
+    probability = np.array([cfg.abrupt_change_probability] * 2 + [cfg.drift_probability] * 3)
+    happens = rng.random((n, len(CHANGE_KINDS))) < probability
+    day = rng.integers(cfg.days // 4, 3 * cfg.days // 4, (n, len(CHANGE_KINDS)))
+    size = np.column_stack(
+        [
+            rng.uniform(0.25, 0.5, n),  # it_upgrade: it_quality + size
+            rng.normal(0.0, 0.4, n),  # carrier_switch: logistics_quality + size
+            rng.uniform(0.25, 0.6, n),  # demand_growth: log demand per 30 days
+            rng.uniform(0.3, 0.5, n),  # it_decay: it_quality - size over 60 days
+            rng.uniform(0.3, 0.5, n),  # logistics_decay: logistics_quality - size over 60 days
+        ]
+    )
+    m_idx, k_idx = np.nonzero(happens)
+    return pd.DataFrame(
+        {
+            "merchant_index": m_idx,
+            "merchant_id": merchants["merchant_id"].to_numpy()[m_idx],
+            "kind": np.array(CHANGE_KINDS)[k_idx],
+            "change_day": day[m_idx, k_idx],
+            "change_at": pd.Timestamp(cfg.start, tz="UTC")
+            + pd.to_timedelta(day[m_idx, k_idx], "D"),
+            "size": size[m_idx, k_idx],
+        }
+    )
+
+
+def _ramp(days: np.ndarray, start: np.ndarray, length: float) -> np.ndarray:
+    return np.clip((days[None, :] - start[:, None]) / length, 0.0, 1.0)
+
+
+def merchant_paths(
+    cfg: WorldConfig, merchants: pd.DataFrame, changes: pd.DataFrame
+) -> MerchantPaths:
+    """Turn change events into day-by-day latent parameters."""
+    n, days = len(merchants), np.arange(cfg.days)
+    it = np.repeat(merchants["it_quality_start"].to_numpy()[:, None], cfg.days, axis=1)
+    lq = np.repeat(merchants["logistics_quality_start"].to_numpy()[:, None], cfg.days, axis=1)
+    log_demand = np.zeros((n, cfg.days))
+    for kind in CHANGE_KINDS:
+        c = changes.loc[changes["kind"] == kind]
+        m, start, size = (
+            c["merchant_index"].to_numpy(),
+            c["change_day"].to_numpy(),
+            c["size"].to_numpy()[:, None],
+        )
+        if kind == "it_upgrade":
+            it[m] += size * _ramp(days, start, 1.0)
+        elif kind == "carrier_switch":
+            lq[m] += size * _ramp(days, start, 1.0)
+        elif kind == "demand_growth":
+            log_demand[m] += size * np.clip(days[None, :] - start[:, None], 0, None) / 30.0
+        elif kind == "it_decay":
+            it[m] -= size * _ramp(days, start, cfg.drift_days)
+        else:
+            lq[m] -= size * _ramp(days, start, cfg.drift_days)
+    return MerchantPaths(
+        np.clip(it, 0.02, 0.99),
+        np.clip(lq, 0.02, 0.99),
+        np.exp(np.minimum(log_demand, np.log(2.5))),
+        merchants,
+    )
+
+
+def primary_carrier(logistics_quality: np.ndarray) -> np.ndarray:
+    """Better logistics quality means a better carrier: carriers are ordered best first."""
+    index = np.clip(((1.0 - logistics_quality) * len(CARRIERS)).astype(int), 0, len(CARRIERS) - 1)
+    return np.array(CARRIERS)[index]
+
+
+def generate_world(cfg: WorldConfig) -> World:
+    """Deterministic for a config: the same seed gives identical frames."""
+    rng = np.random.default_rng(cfg.seed)
+    merchants = draw_merchants(cfg, rng)
+    changes = draw_changes(cfg, merchants, rng)
+    paths = merchant_paths(cfg, merchants, changes)
+    orders = simulate_orders(cfg, paths, rng)
+    merchants = merchants.assign(
+        it_quality_end=paths.it_quality[:, -1],
+        logistics_quality_end=paths.logistics_quality[:, -1],
+        it_quality_mean=paths.it_quality.mean(axis=1),
+        logistics_quality_mean=paths.logistics_quality.mean(axis=1),
+        primary_carrier_start=primary_carrier(paths.logistics_quality[:, 0]),
+        primary_carrier_end=primary_carrier(paths.logistics_quality[:, -1]),
+    )
+    return World(orders, merchants, changes.drop(columns="merchant_index"))

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.metrics import expected_calibration_error, multiclass_brier, tier_metrics
+
+
+def test_perfect_forecast_scores_perfectly() -> None:
+    y = np.array([0, 1, 2, 3, 3, 2])
+    proba = np.eye(4)[y]
+    m = tier_metrics(y, y, proba)
+    assert m["macro_f1"] == pytest.approx(1.0)
+    assert m["qwk"] == pytest.approx(1.0)
+    assert m["brier"] == pytest.approx(0.0)
+    assert m["ece"] == pytest.approx(0.0)
+    assert m["poor_recall"] == pytest.approx(1.0)
+
+
+def test_qwk_punishes_far_misses_more_than_near_misses() -> None:
+    y = np.array([0, 1, 2, 3] * 5)
+    near = np.clip(y + np.array([1, 0, 0, -1] * 5), 0, 3)
+    far = 3 - y
+    assert tier_metrics(y, near, None)["qwk"] > tier_metrics(y, far, None)["qwk"]
+
+
+def test_brier_of_uniform_forecast() -> None:
+    y = np.array([0, 1, 2, 3])
+    assert multiclass_brier(y, np.full((4, 4), 0.25)) == pytest.approx(0.75)
+
+
+def test_ece_of_overconfident_forecast() -> None:
+    y = np.array([0, 1, 0, 1])
+    proba = np.tile([0.9, 0.1, 0.0, 0.0], (4, 1))
+    assert expected_calibration_error(y, proba) == pytest.approx(0.4)
+
+
+def test_poor_precision_and_recall() -> None:
+    y = np.array([0, 0, 1, 2])
+    pred = np.array([0, 1, 0, 2])
+    m = tier_metrics(y, pred, None)
+    assert m["poor_recall"] == pytest.approx(0.5)
+    assert m["poor_precision"] == pytest.approx(0.5)

@@ -1,0 +1,79 @@
+"""Training end to end on a small dataset: reproducibility, MLflow round trip, the gate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.catalogue import load_catalogue
+from features.rulebook import load_rulebook
+from training.backtest import MODEL, PERSISTENCE, trainable_rows
+from training.config import load_train_config
+from training.models import booster_text, fit_forecaster
+from training.pipeline import model_feature_names, train_and_register
+from training.tracking import CHALLENGER, CHAMPION, activate, resolve_tracking
+
+pytestmark = pytest.mark.xdist_group("mlflow")
+
+
+def test_same_data_and_config_give_byte_identical_boosters(small_dataset: pd.DataFrame) -> None:
+    config = load_train_config(max_boost_rounds=60)
+    rows = trainable_rows(small_dataset)
+    names = model_feature_names(load_catalogue(), config)
+    first, second = (fit_forecaster(rows, names, config) for _ in range(2))
+    assert booster_text(first.classifier) == booster_text(second.classifier)
+    assert booster_text(first.regressor) == booster_text(second.regressor)
+
+
+def test_train_registers_a_champion_that_a_fresh_process_reproduces(
+    small_dataset: pd.DataFrame, mlflow_store: Path
+) -> None:
+    config = load_train_config(max_boost_rounds=80)
+    tracking = resolve_tracking(mlflow_store)
+    result = train_and_register(small_dataset, config, load_rulebook(), load_catalogue(), tracking)
+    pooled = result.backtest.pooled_metrics
+    assert pooled.loc[MODEL, "macro_f1"] > pooled.loc[PERSISTENCE, "macro_f1"]
+    assert result.decision.alias == CHAMPION
+    client = activate(tracking)
+    assert client.get_model_version_by_alias("les-forecaster", CHAMPION).version == result.model_version
+
+    sample = small_dataset.head(25)
+    sample_path = mlflow_store.parent / "sample.parquet"
+    sample.to_parquet(sample_path)
+    import mlflow.pyfunc
+
+    here = mlflow.pyfunc.load_model("models:/les-forecaster@champion").predict(sample)
+    script = (
+        "import sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri({tracking.tracking_uri!r})\n"
+        "m = mlflow.pyfunc.load_model('models:/les-forecaster@champion')\n"
+        f"print(m.predict(pd.read_parquet({str(sample_path)!r})).to_json(orient='records'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    there = pd.DataFrame(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert list(there["tier"]) == list(here["tier"])
+    pd.testing.assert_series_equal(there["predicted_score"], here["predicted_score"].reset_index(drop=True),
+                                   check_names=False, rtol=0, atol=1e-12)
+    assert set(here["model_version"]) == {result.fingerprint}
+    assert {"p_excellent", "p_good", "p_needs_attention", "p_poor"} <= set(here.columns)
+
+
+def test_crippled_model_is_not_promoted(small_dataset: pd.DataFrame, mlflow_store: Path) -> None:
+    tracking = resolve_tracking(mlflow_store)
+    good = train_and_register(small_dataset, load_train_config(max_boost_rounds=80),
+                              load_rulebook(), load_catalogue(), tracking)
+    crippled_config = load_train_config(
+        max_boost_rounds=1, lgbm_params={"learning_rate": 1e-4, "num_leaves": 2},
+        excluded_features=tuple(load_catalogue().names[1:]),
+    )
+    crippled = train_and_register(small_dataset, crippled_config, load_rulebook(),
+                                  load_catalogue(), tracking)
+    assert crippled.decision.alias == CHALLENGER
+    assert any("persistence" in r for r in crippled.decision.reasons)
+    client = activate(tracking)
+    assert client.get_model_version_by_alias("les-forecaster", CHAMPION).version == good.model_version

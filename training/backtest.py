@@ -1,0 +1,123 @@
+"""Honest evaluation: rolling-origin folds, the model beside its baselines, per fold and pooled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rich.progress import Progress
+
+from features.rulebook import INSUFFICIENT, TIER_CODES, Rulebook, tier_from_score
+from training.baselines import logistic_proba, persistence_scores, persistence_tiers
+from training.config import TrainConfig
+from training.metrics import score_metrics, tier_metrics
+from training.models import fit_forecaster
+from training.splits import Fold, fold_masks, rolling_origin_folds
+
+MODEL = "lightgbm"
+MODEL_SCORE_TIER = "lightgbm_score_tier"
+PERSISTENCE = "persistence"
+LOGISTIC = "logistic"
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    folds: list[Fold]
+    fold_metrics: pd.DataFrame  # one row per (fold, model)
+    pooled_metrics: pd.DataFrame  # one row per model, over all test rows of all folds
+    predictions: pd.DataFrame  # every test row with each model's tier (and the model's proba)
+
+    def pooled(self, model: str, metric: str) -> float:
+        return float(self.pooled_metrics.loc[model, metric])
+
+
+def trainable_rows(dataset: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a complete, sufficient label window; adds the ordinal `label_tier_code`."""
+    keep = dataset["label_complete"].astype(bool) & dataset["label_tier"].isin(list(TIER_CODES))
+    rows = dataset.loc[keep].copy()
+    rows["label_tier_code"] = rows["label_tier"].map(TIER_CODES).astype(int)
+    return rows.sort_values(["snapshot_at", "merchant_id"], kind="stable").reset_index(drop=True)
+
+
+def run_backtest(
+    rows: pd.DataFrame,
+    feature_names: tuple[str, ...],
+    config: TrainConfig,
+    rules: Rulebook,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    folds = rolling_origin_folds(rows["snapshot_at"], config.n_folds, config.horizon_days)
+    task = progress.add_task("backtest folds", total=len(folds)) if progress else None
+    per_fold = []
+    for fold in folds:
+        per_fold.append(_predict_fold(rows, fold, feature_names, config, rules))
+        if progress is not None:
+            progress.advance(task)
+    predictions = pd.concat(per_fold, ignore_index=True)
+    fold_metrics = pd.concat(
+        [_metrics_table(p).assign(fold=n) for n, p in predictions.groupby("fold")]
+    ).reset_index(names="model")
+    return BacktestResult(folds, fold_metrics, _metrics_table(predictions), predictions)
+
+
+def _predict_fold(
+    rows: pd.DataFrame,
+    fold: Fold,
+    feature_names: tuple[str, ...],
+    config: TrainConfig,
+    rules: Rulebook,
+) -> pd.DataFrame:
+    train_mask, test_mask = fold_masks(rows["snapshot_at"], fold)
+    train, test = rows.loc[train_mask], rows.loc[test_mask]
+    forecaster = fit_forecaster(train, feature_names, config)
+    proba = forecaster.predict_proba(test)
+    score = forecaster.predict_score(test)
+    out = test[["merchant_id", "snapshot_at", "label_tier_code", "label_score"]].copy()
+    out["fold"] = fold.number
+    out[f"{MODEL}_tier"] = proba.argmax(axis=1)
+    out[f"{MODEL}_score"] = score
+    out[f"{MODEL_SCORE_TIER}_tier"] = _score_to_code(score, rules)
+    out[f"{PERSISTENCE}_tier"] = persistence_tiers(test, train)
+    out[f"{PERSISTENCE}_score"] = persistence_scores(test, train)
+    logistic = logistic_proba(train, test, feature_names, config.seed)
+    out[f"{LOGISTIC}_tier"] = logistic.argmax(axis=1)
+    for code in range(proba.shape[1]):
+        out[f"{MODEL}_p{code}"] = proba[:, code]
+        out[f"{LOGISTIC}_p{code}"] = logistic[:, code]
+    return out
+
+
+def _score_to_code(score: np.ndarray, rules: Rulebook) -> np.ndarray:
+    tiers = tier_from_score(pd.Series(score), rules)
+    return (
+        tiers.map(TIER_CODES).fillna(TIER_CODES[min(TIER_CODES, key=TIER_CODES.get)]).to_numpy(int)
+    )
+
+
+def _proba(predictions: pd.DataFrame, model: str) -> np.ndarray | None:
+    columns = [c for c in predictions if c.startswith(f"{model}_p")]
+    return predictions[sorted(columns)].to_numpy() if columns else None
+
+
+def _metrics_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: tier metrics, plus score metrics where the model predicts a score."""
+    y_true = predictions["label_tier_code"].to_numpy(int)
+    rows = {}
+    for model in (MODEL, MODEL_SCORE_TIER, PERSISTENCE, LOGISTIC):
+        metrics = tier_metrics(
+            y_true, predictions[f"{model}_tier"].to_numpy(int), _proba(predictions, model)
+        )
+        if f"{model}_score" in predictions:
+            metrics |= score_metrics(predictions["label_score"], predictions[f"{model}_score"])
+        rows[model] = metrics
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["tier_agreement_with_classifier"] = [
+        float(np.mean(predictions[f"{m}_tier"] == predictions[f"{MODEL}_tier"]))
+        for m in table.index
+    ]
+    table["rows"] = len(predictions)
+    return table
+
+
+__all__ = ["BacktestResult", "INSUFFICIENT", "run_backtest", "trainable_rows"]

@@ -1,0 +1,64 @@
+"""MLflow models-from-code definition of the logged les forecaster.
+
+MLflow executes this file when it loads the model, so it imports only lightgbm, numpy, pandas and
+mlflow: the logged model serves without the les package. Artifacts: both boosters in LightGBM text
+format, the feature catalogue, the LES rulebook and `meta.json` (feature order, tiers, fingerprint).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+PROBA_PREFIX = "p_"
+
+
+def proba_column(tier: str) -> str:
+    """`Needs attention` -> `p_needs_attention`: one column per tier, in the model's class order."""
+    return PROBA_PREFIX + tier.lower().replace(" ", "_")
+
+
+class LesForecasterModel(PythonModel):
+    """predict(frame of feature rows) -> tier, tier probabilities, predicted score, model version."""
+
+    def load_context(self, context) -> None:
+        meta = json.loads(Path(context.artifacts["meta"]).read_text())
+        self.feature_names: list[str] = meta["feature_names"]
+        self.tiers_by_code: list[str] = meta["tiers_by_code"]
+        self.model_version: str = meta["fingerprint"]
+        self.classifier = lgb.Booster(model_file=context.artifacts["classifier"])
+        self.regressor = lgb.Booster(model_file=context.artifacts["regressor"])
+
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        x = self._matrix(model_input)
+        proba = self.classifier.predict(x).reshape(len(x), len(self.tiers_by_code))
+        score = np.clip(self.regressor.predict(x), 0.0, 5.0)
+        out = pd.DataFrame(index=model_input.index)
+        if "merchant_id" in model_input:
+            out["merchant_id"] = model_input["merchant_id"].astype(str)
+        out["tier"] = [self.tiers_by_code[i] for i in proba.argmax(axis=1)]
+        for code, tier in enumerate(self.tiers_by_code):
+            out[proba_column(tier)] = proba[:, code]
+        out["predicted_score"] = score
+        out["model_version"] = self.model_version
+        return out
+
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        columns = [
+            pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if name in frame
+            else np.full(len(frame), np.nan)
+            for name in self.feature_names
+        ]
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+
+mlflow.models.set_model(LesForecasterModel())

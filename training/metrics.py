@@ -1,0 +1,74 @@
+"""Evaluation metrics for tier forecasts (ordinal classes) and score forecasts."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    precision_score,
+    recall_score,
+    root_mean_squared_error,
+)
+
+N_TIERS = 4
+POOR_CODE = 0
+CLASS_CODES = list(range(N_TIERS))
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    """Top-label ECE: how far the stated confidence is from the hit rate, weighted by bin size."""
+    confidence = proba.max(axis=1)
+    hit = (proba.argmax(axis=1) == y_true).astype(float)
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, hit, n_bins) - np.bincount(bins, confidence, n_bins))
+    return float(gap.sum() / max(counts.sum(), 1))
+
+
+def multiclass_brier(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Mean over rows of the squared distance between probabilities and the one-hot truth."""
+    onehot = np.eye(N_TIERS)[y_true]
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def tier_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None
+) -> dict[str, float]:
+    """Tier codes are ordinal (Poor 0 .. Excellent 3), so QWK rewards near misses."""
+    y_true = np.asarray(y_true, int)
+    y_pred = np.asarray(y_pred, int)
+    metrics = {
+        "macro_f1": f1_score(y_true, y_pred, labels=CLASS_CODES, average="macro", zero_division=0),
+        "qwk": _qwk(y_true, y_pred),
+        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        "poor_recall": recall_score(
+            y_true, y_pred, labels=[POOR_CODE], average="macro", zero_division=0
+        ),
+        "poor_precision": precision_score(
+            y_true, y_pred, labels=[POOR_CODE], average="macro", zero_division=0
+        ),
+    }
+    if proba is not None:
+        clipped = np.clip(proba, 1e-7, 1.0)
+        clipped = clipped / clipped.sum(axis=1, keepdims=True)
+        metrics["log_loss"] = log_loss(y_true, clipped, labels=CLASS_CODES)
+        metrics["brier"] = multiclass_brier(y_true, proba)
+        metrics["ece"] = expected_calibration_error(y_true, proba)
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def score_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    return {
+        "score_mae": float(mean_absolute_error(y_true, y_pred)),
+        "score_rmse": float(root_mean_squared_error(y_true, y_pred)),
+    }
+
+
+def _qwk(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    if len(np.unique(np.concatenate([y_true, y_pred]))) < 2:
+        return 1.0 if np.array_equal(y_true, y_pred) else 0.0
+    return cohen_kappa_score(y_true, y_pred, weights="quadratic", labels=CLASS_CODES)

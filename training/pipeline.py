@@ -1,0 +1,262 @@
+"""`les train`: dataset -> backtest -> final fit -> one MLflow run with a registered, gated model."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+import yaml
+from rich.progress import Progress
+
+from features.catalogue import Catalogue
+from features.rulebook import TIER_CODES, Rulebook
+from training import plots
+from training.backtest import MODEL, PERSISTENCE, BacktestResult, run_backtest, trainable_rows
+from training.config import TrainConfig
+from training.models import Forecaster, booster_text, fit_forecaster
+from training.tracking import (
+    GateDecision,
+    TrackingConfig,
+    activate,
+    champion_metrics,
+    decide_alias,
+    ensure_experiment,
+    set_alias,
+)
+
+MODEL_CODE = Path(__file__).with_name("forecaster_model.py")
+TIERS_BY_CODE = [t for t, _ in sorted(TIER_CODES.items(), key=lambda kv: kv[1])]
+
+
+class TrainingError(RuntimeError):
+    """The dataset cannot train a forecaster (too few rows, tiers or snapshots)."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    model_name: str
+    model_version: str
+    model_uri: str
+    fingerprint: str
+    decision: GateDecision
+    backtest: BacktestResult
+    feature_importance: pd.DataFrame
+    n_rows: int
+
+
+def model_feature_names(catalogue: Catalogue, config: TrainConfig) -> tuple[str, ...]:
+    excluded = set(config.excluded_features)
+    return tuple(n for n in catalogue.names if n not in excluded)
+
+
+def dataset_fingerprint(dataset: pd.DataFrame) -> dict[str, object]:
+    """Content hash plus shape and time range, so a run says exactly what it learned from."""
+    row_hashes = pd.util.hash_pandas_object(dataset, index=False).to_numpy()
+    return {
+        "dataset_sha256": hashlib.sha256(row_hashes.tobytes()).hexdigest(),
+        "dataset_rows": len(dataset),
+        "dataset_first_snapshot": str(dataset["snapshot_at"].min()),
+        "dataset_last_snapshot": str(dataset["snapshot_at"].max()),
+    }
+
+
+def model_fingerprint(forecaster: Forecaster) -> str:
+    text = booster_text(forecaster.classifier) + booster_text(forecaster.regressor)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def feature_importance(forecaster: Forecaster, catalogue: Catalogue) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "feature": forecaster.feature_names,
+            "stage": [catalogue.stage_of(n) for n in forecaster.feature_names],
+            "classifier_gain": forecaster.classifier.feature_importance("gain"),
+            "regressor_gain": forecaster.regressor.feature_importance("gain"),
+        }
+    )
+    for column in ("classifier_gain", "regressor_gain"):
+        table[column] = table[column] / max(table[column].sum(), 1e-12)
+    return table.sort_values("regressor_gain", ascending=False, ignore_index=True)
+
+
+def train_and_register(
+    dataset: pd.DataFrame,
+    config: TrainConfig,
+    rules: Rulebook,
+    catalogue: Catalogue,
+    tracking: TrackingConfig,
+    progress: Progress | None = None,
+) -> TrainResult:
+    rows = trainable_rows(dataset)
+    _check_trainable(rows)
+    names = model_feature_names(catalogue, config)
+    backtest = run_backtest(rows, names, config, rules, progress)
+    forecaster = fit_forecaster(rows, names, config)
+    client = activate(tracking)
+    experiment_id = ensure_experiment(client, config.experiment_name, tracking)
+    previous_champion = champion_metrics(client, config.registered_model_name)
+    with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+        importance = feature_importance(forecaster, catalogue)
+        _log_run(Path(tmp), dataset, config, rules, catalogue, backtest, importance)
+        fingerprint = model_fingerprint(forecaster)
+        info = _log_model(Path(tmp), forecaster, rules, catalogue, fingerprint, rows, config)
+        version = str(info.registered_model_version)
+        decision = decide_alias(
+            backtest.pooled_metrics.loc[MODEL].to_dict(),
+            backtest.pooled_metrics.loc[PERSISTENCE].to_dict(),
+            previous_champion,
+            config.promotion_tolerance,
+        )
+        set_alias(client, config.registered_model_name, decision.alias, version)
+        client.set_model_version_tag(
+            config.registered_model_name, version, "fingerprint", fingerprint
+        )
+        client.set_model_version_tag(
+            config.registered_model_name, version, "gate", "; ".join(decision.reasons) or "passed"
+        )
+        mlflow.set_tag("gate.alias", decision.alias)
+    return TrainResult(
+        run.info.run_id,
+        config.registered_model_name,
+        version,
+        f"models:/{config.registered_model_name}/{version}",
+        fingerprint,
+        decision,
+        backtest,
+        importance,
+        len(rows),
+    )
+
+
+def _check_trainable(rows: pd.DataFrame) -> None:
+    if len(rows) < 50:
+        raise TrainingError(
+            f"only {len(rows)} trainable rows (complete, sufficient labels); need >= 50"
+        )
+    present = sorted(rows["label_tier"].unique())
+    if len(present) < 2:
+        raise TrainingError(f"labels hold a single tier {present}; a forecaster needs at least two")
+
+
+def _log_run(
+    tmp: Path,
+    dataset: pd.DataFrame,
+    config: TrainConfig,
+    rules: Rulebook,
+    catalogue: Catalogue,
+    backtest: BacktestResult,
+    importance: pd.DataFrame,
+) -> None:
+    params = {k: v for k, v in config.to_dict().items() if k != "lgbm_params"}
+    params |= {f"lgbm.{k}": v for k, v in config.lgbm_params.items()}
+    mlflow.log_params({k: str(v) for k, v in params.items()})
+    mlflow.log_params(
+        {
+            "catalogue_version": catalogue.version,
+            "rulebook_version": rules.version,
+            **dataset_fingerprint(dataset),
+        }
+    )
+    for model, metrics in backtest.pooled_metrics.iterrows():
+        mlflow.log_metrics(
+            {f"pooled.{model}.{k}": float(v) for k, v in metrics.items() if np.isfinite(v)}
+        )
+    for _, row in backtest.fold_metrics.iterrows():
+        mlflow.log_metrics(
+            {
+                f"fold{row['fold']}.{row['model']}.{k}": float(v)
+                for k, v in row.items()
+                if k not in ("fold", "model") and np.isfinite(v)
+            }
+        )
+    mlflow.log_table(backtest.fold_metrics, "backtest/fold_metrics.json")
+    mlflow.log_table(
+        backtest.pooled_metrics.reset_index(names="model"), "backtest/pooled_metrics.json"
+    )
+    mlflow.log_table(importance, "feature_importance.json")
+    mlflow.log_dict([dataclasses.asdict(f) for f in backtest.folds], "backtest/folds.json")
+    y_true = backtest.predictions["label_tier_code"].to_numpy(int)
+    proba = backtest.predictions[[f"{MODEL}_p{c}" for c in range(len(TIERS_BY_CODE))]].to_numpy()
+    plots.plot_confusion(y_true, proba.argmax(axis=1), TIERS_BY_CODE, tmp / "confusion_matrix.png")
+    plots.plot_reliability(y_true, proba, tmp / "reliability.png")
+    mlflow.log_artifact(str(tmp / "confusion_matrix.png"), "plots")
+    mlflow.log_artifact(str(tmp / "reliability.png"), "plots")
+
+
+def _log_model(
+    tmp: Path,
+    forecaster: Forecaster,
+    rules: Rulebook,
+    catalogue: Catalogue,
+    fingerprint: str,
+    rows: pd.DataFrame,
+    config: TrainConfig,
+):
+    artifacts = {
+        "classifier": _write(tmp / "classifier.txt", booster_text(forecaster.classifier)),
+        "regressor": _write(tmp / "regressor.txt", booster_text(forecaster.regressor)),
+        "catalogue": _write(
+            tmp / "catalogue.yaml",
+            yaml.safe_dump(
+                {
+                    "version": catalogue.version,
+                    "features": [dataclasses.asdict(f) for f in catalogue.features],
+                },
+                sort_keys=False,
+            ),
+        ),
+        "rulebook": _write(
+            tmp / "rulebook.yaml",
+            yaml.safe_dump(_plain(dataclasses.asdict(rules)), sort_keys=False),
+        ),
+        "meta": _write(
+            tmp / "meta.json",
+            json.dumps(
+                {
+                    "feature_names": list(forecaster.feature_names),
+                    "tiers_by_code": TIERS_BY_CODE,
+                    "fingerprint": fingerprint,
+                    "catalogue_version": catalogue.version,
+                    "rulebook_version": rules.version,
+                },
+                indent=2,
+            ),
+        ),
+    }
+    example = rows[["merchant_id", *forecaster.feature_names]].head(3)
+    return mlflow.pyfunc.log_model(
+        name="forecaster",
+        python_model=str(MODEL_CODE),
+        artifacts=artifacts,
+        input_example=example,
+        registered_model_name=config.registered_model_name,
+        pip_requirements=[
+            f"mlflow=={mlflow.__version__}",
+            f"lightgbm=={lgb.__version__}",
+            f"pandas=={pd.__version__}",
+            f"numpy=={np.__version__}",
+        ],
+    )
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def _plain(value: object) -> object:
+    """Tuples to lists so YAML stays plain and readable by any tool."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

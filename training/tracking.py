@@ -1,0 +1,137 @@
+"""MLflow store resolution, model registry and the promotion gate.
+
+Embedded default: SQLite at mlruns/mlflow.db with artifacts under mlruns/artifacts. MLFLOW_TRACKING_URI
+(a remote server, another database) overrides it and is used unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+GATED_METRICS = ("macro_f1", "qwk")
+
+
+class RegistryError(RuntimeError):
+    """The registry does not hold what was asked for (model, version or alias)."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    tracking_uri: str
+    artifact_location: str | None  # set only for the embedded store; a server decides its own
+
+
+def resolve_tracking(store_dir: Path | None = None) -> TrackingConfig:
+    """MLFLOW_TRACKING_URI when set, else the embedded SQLite store under `store_dir` (./mlruns)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return TrackingConfig(uri, None)
+    store = (store_dir or Path.cwd() / "mlruns").resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    return TrackingConfig(f"sqlite:///{store / 'mlflow.db'}", (store / "artifacts").as_uri())
+
+
+def activate(tracking: TrackingConfig) -> MlflowClient:
+    """Point the fluent API and a client at the store (call sites only, never at import)."""
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    mlflow.set_registry_uri(tracking.tracking_uri)
+    return MlflowClient(tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, tracking: TrackingConfig) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=tracking.artifact_location)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    alias: str
+    reasons: tuple[str, ...]
+
+    @property
+    def promoted(self) -> bool:
+        return self.alias == CHAMPION
+
+
+def decide_alias(
+    model: dict[str, float],
+    persistence: dict[str, float],
+    champion: dict[str, float] | None,
+    tolerance: float,
+) -> GateDecision:
+    """Champion only if it beats persistence on every gated metric and is not worse than the
+    current champion by more than `tolerance` on any of them."""
+    reasons = []
+    for metric in GATED_METRICS:
+        if not model[metric] > persistence[metric]:
+            reasons.append(
+                f"{metric} {model[metric]:.3f} does not beat persistence {persistence[metric]:.3f}"
+            )
+        if (
+            champion is not None
+            and metric in champion
+            and model[metric] < champion[metric] - tolerance
+        ):
+            reasons.append(
+                f"{metric} {model[metric]:.3f} is worse than the champion's "
+                f"{champion[metric]:.3f} by more than {tolerance}"
+            )
+    return GateDecision(CHALLENGER if reasons else CHAMPION, tuple(reasons))
+
+
+def champion_metrics(client: MlflowClient, model_name: str) -> dict[str, float] | None:
+    """The pooled backtest metrics logged by the run behind the current champion, if any."""
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    run = client.get_run(version.run_id)
+    return {
+        m: run.data.metrics[f"pooled.lightgbm.{m}"]
+        for m in GATED_METRICS
+        if f"pooled.lightgbm.{m}" in run.data.metrics
+    }
+
+
+def set_alias(client: MlflowClient, model_name: str, alias: str, version: str) -> None:
+    try:
+        client.get_model_version(model_name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"model {model_name!r} has no version {version}") from exc
+    client.set_registered_model_alias(model_name, alias, str(version))
+
+
+def list_versions(client: MlflowClient, model_name: str) -> list[dict[str, object]]:
+    """Versions newest first with aliases and headline metrics, for `les models`."""
+    try:
+        model = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        raise RegistryError(f"no registered model {model_name!r} in this tracking store") from exc
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    for mv in client.search_model_versions(f"name='{model_name}'"):
+        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+        rows.append(
+            {
+                "version": int(mv.version),
+                "aliases": ", ".join(sorted(aliases.get(str(mv.version), []))),
+                "created": mv.creation_timestamp,
+                "macro_f1": metrics.get("pooled.lightgbm.macro_f1"),
+                "qwk": metrics.get("pooled.lightgbm.qwk"),
+                "persistence_macro_f1": metrics.get("pooled.persistence.macro_f1"),
+                "fingerprint": (mv.tags or {}).get("fingerprint", ""),
+            }
+        )
+    return sorted(rows, key=lambda r: -r["version"])
