@@ -80,7 +80,7 @@ def validate(
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="Folder for orders/merchants/changes parquet.")],
-    merchants: Annotated[int, typer.Option(help="Number of merchants.")] = 400,
+    merchants: Annotated[int, typer.Option(help="Number of merchants.")] = 600,
     days: Annotated[int, typer.Option(help="Days of history.")] = 240,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
 ) -> None:

@@ -54,6 +54,14 @@ def _flag(orders: pd.DataFrame, column: str) -> np.ndarray:
     return orders[column].astype("boolean").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
+def _numeric(orders: pd.DataFrame, column: str) -> np.ndarray:
+    """An optional numeric column as float, all-NaN when the source does not have it."""
+    if column not in orders:
+        return np.full(len(orders), np.nan)
+    values = pd.to_numeric(orders[column], errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan)
+
+
 def _status_hours(orders: pd.DataFrame, stages: dict[str, np.ndarray]) -> np.ndarray:
     """When the terminal status became known: status_at, else the latest stage the order reached."""
     status_at = _hours(orders, "status_at")
@@ -102,8 +110,7 @@ def order_events(orders: pd.DataFrame) -> OrderEvents:
     status = orders["status"].astype(str).to_numpy()
     cancelled_by = orders["cancelled_by"].astype(str).to_numpy()
     status_hours = _status_hours(orders, stages)
-    rating = pd.to_numeric(orders.get("logistics_rating"), errors="coerce")
-    rating = rating.to_numpy(dtype=float, na_value=np.nan) if rating is not None else np.nan
+    rating = _numeric(orders, "logistics_rating")
     complaint = _flag(orders, "logistics_complaint")
     negative = ((rating <= 2) | (complaint == 1)).astype(float)
     exit_hours = np.where(np.isnan(h["packed_at"]), h["shipped_at"], h["packed_at"])

@@ -28,7 +28,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+        frame.to_csv(path, index=False)
     elif path.suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:

@@ -21,14 +21,14 @@ CARRIERS = ("JetLine", "FastCargo", "RegioPost", "SwiftExpress", "BudgetShip", "
 
 @dataclass(frozen=True)
 class WorldConfig:
-    n_merchants: int = 400
+    n_merchants: int = 600
     days: int = 240
     seed: int = 7
     start: str = "2026-01-01"
     median_orders_per_day: float = 9.0
     abrupt_change_probability: float = 0.12  # per merchant: it_upgrade, carrier_switch
-    drift_probability: float = 0.3  # per merchant: demand_growth, it_decay, logistics_decay
-    drift_days: float = 75.0  # a decay takes this long, so it shows in trends before the score
+    drift_probability: float = 0.5  # per merchant: demand_growth, it_decay, logistics_decay
+    drift_days: float = 90.0  # a decay takes this long, so it shows in trends before the score
     merchant_chunk: int = 500  # merchants simulated at once; bounds memory, fixed for determinism
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from features.rulebook import INSUFFICIENT, TIER_CODES, Rulebook, tier_from_score
+from features.rulebook import TIER_CODES, Rulebook, tier_from_score
 from training.baselines import logistic_proba, persistence_scores, persistence_tiers
 from training.config import TrainConfig
+from training.forecaster_model import ordinal_tier_codes
 from training.metrics import score_metrics, tier_metrics
 from training.models import fit_forecaster
 from training.splits import Fold, fold_masks, rolling_origin_folds
@@ -75,13 +76,13 @@ def _predict_fold(
     score = forecaster.predict_score(test)
     out = test[["merchant_id", "snapshot_at", "label_tier_code", "label_score"]].copy()
     out["fold"] = fold.number
-    out[f"{MODEL}_tier"] = proba.argmax(axis=1)
+    out[f"{MODEL}_tier"] = ordinal_tier_codes(proba)
     out[f"{MODEL}_score"] = score
     out[f"{MODEL_SCORE_TIER}_tier"] = _score_to_code(score, rules)
     out[f"{PERSISTENCE}_tier"] = persistence_tiers(test, train)
     out[f"{PERSISTENCE}_score"] = persistence_scores(test, train)
     logistic = logistic_proba(train, test, feature_names, config.seed)
-    out[f"{LOGISTIC}_tier"] = logistic.argmax(axis=1)
+    out[f"{LOGISTIC}_tier"] = ordinal_tier_codes(logistic)
     for code in range(proba.shape[1]):
         out[f"{MODEL}_p{code}"] = proba[:, code]
         out[f"{LOGISTIC}_p{code}"] = logistic[:, code]
@@ -119,5 +120,3 @@ def _metrics_table(predictions: pd.DataFrame) -> pd.DataFrame:
     table["rows"] = len(predictions)
     return table
 
-
-__all__ = ["BacktestResult", "INSUFFICIENT", "run_backtest", "trainable_rows"]

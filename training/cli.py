@@ -106,7 +106,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Working folder for the world and dataset.")] = Path(
         "out"
     ),
-    merchants: Annotated[int, typer.Option(help="Merchants in the synthetic world.")] = 400,
+    merchants: Annotated[int, typer.Option(help="Merchants in the synthetic world.")] = 600,
     days: Annotated[int, typer.Option(help="Days of order history.")] = 240,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:

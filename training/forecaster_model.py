@@ -19,6 +19,16 @@ from mlflow.pyfunc import PythonModel
 PROBA_PREFIX = "p_"
 
 
+def ordinal_tier_codes(proba: np.ndarray) -> np.ndarray:
+    """The tier code minimising the expected squared tier error under the probabilities.
+
+    Tiers are ordinal (Poor 0 .. Excellent 3): calling Good a Poor merchant is worse than calling it
+    Needs attention, so the Bayes decision for a quadratic cost beats the plain argmax."""
+    codes = np.arange(proba.shape[1])
+    cost = (codes[:, None] - codes[None, :]) ** 2
+    return (proba @ cost.T).argmin(axis=1)
+
+
 def proba_column(tier: str) -> str:
     """`Needs attention` -> `p_needs_attention`: one column per tier, in the model's class order."""
     return PROBA_PREFIX + tier.lower().replace(" ", "_")
@@ -44,7 +54,7 @@ class LesForecasterModel(PythonModel):
         out = pd.DataFrame(index=model_input.index)
         if "merchant_id" in model_input:
             out["merchant_id"] = model_input["merchant_id"].astype(str)
-        out["tier"] = [self.tiers_by_code[i] for i in proba.argmax(axis=1)]
+        out["tier"] = np.asarray(self.tiers_by_code, dtype=object)[ordinal_tier_codes(proba)]
         for code, tier in enumerate(self.tiers_by_code):
             out[proba_column(tier)] = proba[:, code]
         out["predicted_score"] = score
@@ -61,4 +71,7 @@ class LesForecasterModel(PythonModel):
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
-mlflow.models.set_model(LesForecasterModel())
+# MLflow executes this file under a generated module name when it logs or loads the model; importing
+# it as `training.forecaster_model` (for the decision rule) must not register a model.
+if __name__ != "training.forecaster_model":
+    mlflow.models.set_model(LesForecasterModel())

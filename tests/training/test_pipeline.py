@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +39,7 @@ def test_train_registers_a_champion_that_a_fresh_process_reproduces(
     assert pooled.loc[MODEL, "macro_f1"] > pooled.loc[PERSISTENCE, "macro_f1"]
     assert result.decision.alias == CHAMPION
     client = activate(tracking)
-    assert client.get_model_version_by_alias("les-forecaster", CHAMPION).version == result.model_version
+    assert str(client.get_model_version_by_alias("les-forecaster", CHAMPION).version) == result.model_version
 
     sample = small_dataset.head(25)
     sample_path = mlflow_store.parent / "sample.parquet"
@@ -48,17 +47,16 @@ def test_train_registers_a_champion_that_a_fresh_process_reproduces(
     import mlflow.pyfunc
 
     here = mlflow.pyfunc.load_model("models:/les-forecaster@champion").predict(sample)
+    there_path = mlflow_store.parent / "there.parquet"
     script = (
-        "import sys, mlflow, pandas as pd\n"
+        "import mlflow, pandas as pd\n"
         f"mlflow.set_tracking_uri({tracking.tracking_uri!r})\n"
         "m = mlflow.pyfunc.load_model('models:/les-forecaster@champion')\n"
-        f"print(m.predict(pd.read_parquet({str(sample_path)!r})).to_json(orient='records'))\n"
+        f"m.predict(pd.read_parquet({str(sample_path)!r})).to_parquet({str(there_path)!r})\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    there = pd.DataFrame(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert list(there["tier"]) == list(here["tier"])
-    pd.testing.assert_series_equal(there["predicted_score"], here["predicted_score"].reset_index(drop=True),
-                                   check_names=False, rtol=0, atol=1e-12)
+    subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(there_path), here.reset_index(drop=True),
+                                  check_exact=True)
     assert set(here["model_version"]) == {result.fingerprint}
     assert {"p_excellent", "p_good", "p_needs_attention", "p_poor"} <= set(here.columns)
 
@@ -76,4 +74,4 @@ def test_crippled_model_is_not_promoted(small_dataset: pd.DataFrame, mlflow_stor
     assert crippled.decision.alias == CHALLENGER
     assert any("persistence" in r for r in crippled.decision.reasons)
     client = activate(tracking)
-    assert client.get_model_version_by_alias("les-forecaster", CHAMPION).version == good.model_version
+    assert str(client.get_model_version_by_alias("les-forecaster", CHAMPION).version) == good.model_version

@@ -1,0 +1,115 @@
+"""Point-in-time correctness: nothing after T changes a feature at T; serving equals training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.catalogue import load_catalogue
+from features.dataset import DatasetConfig, build_dataset, build_snapshot_features, dataset_summary
+from features.rulebook import load_rulebook
+
+from .conftest import T0, random_orders
+
+CFG = DatasetConfig(window_days=14, horizon_days=14, cadence_days=7, min_observations=3)
+RULES = load_rulebook().with_overrides(window_days=14, min_orders=5)
+STAGES = ("accepted_at", "packed_at", "shipped_at", "delivered_at", "status_at")
+
+
+def features_at(orders: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
+    rows = build_snapshot_features(orders, snapshot, CFG, RULES)
+    return rows.sort_values("merchant_id", ignore_index=True)
+
+
+def tamper_after(orders: pd.DataFrame, snapshot: pd.Timestamp, rng: np.random.Generator,
+                 delete: bool) -> pd.DataFrame:
+    """Move or delete every event that happens after the snapshot, keeping stage order."""
+    out = orders.copy()
+    for column in STAGES:
+        later = (out[column] >= snapshot).fillna(False)
+        if delete:
+            out.loc[later, column] = pd.NaT
+        else:
+            shift = pd.to_timedelta(rng.uniform(0, 200, later.sum()), unit="h")
+            out.loc[later, column] = out.loc[later, column] + shift
+    if delete:
+        undone = out["delivered_at"].isna() & (out["status"] == "delivered")
+        out.loc[undone, "status"] = "in_transit"
+        out.loc[undone, "status_at"] = pd.NaT
+        later_status = orders["status_at"] >= snapshot
+        out.loc[later_status, "status"] = "in_transit"
+        out.loc[later_status, "cancelled_by"] = "none"
+        out.loc[later_status, ["logistics_rating", "logistics_complaint"]] = pd.NA
+    else:
+        for i, column in enumerate(STAGES[:-1]):
+            for later_col in STAGES[i + 1:-1]:
+                bad = (out[later_col] < out[column]).fillna(False)
+                out.loc[bad, later_col] = out.loc[bad, column]
+    return out
+
+
+@given(seed=st.integers(0, 10_000), offset_days=st.integers(15, 40), delete=st.booleans())
+@settings(max_examples=25, deadline=None)
+def test_changing_or_deleting_events_after_t_leaves_features_at_t_unchanged(
+    seed: int, offset_days: int, delete: bool
+) -> None:
+    orders = random_orders(n=300, merchants=3, seed=seed, days=50)
+    snapshot = T0 + pd.Timedelta(days=offset_days)
+    before = features_at(orders, snapshot)
+    after = features_at(tamper_after(orders, snapshot, np.random.default_rng(seed), delete),
+                        snapshot)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_orders_created_after_t_do_not_exist_at_t() -> None:
+    orders = random_orders(n=300, merchants=3, seed=5, days=50)
+    snapshot = T0 + pd.Timedelta(days=30)
+    pd.testing.assert_frame_equal(features_at(orders, snapshot),
+                                  features_at(orders[orders["created_at"] < snapshot], snapshot))
+
+
+def test_serving_path_equals_training_rows() -> None:
+    orders = random_orders(n=800, merchants=4, seed=2, days=70)
+    dataset = build_dataset(orders, CFG, RULES)
+    snapshot = dataset["snapshot_at"].unique()[3]
+    served = features_at(orders, snapshot)
+    offline = dataset[dataset["snapshot_at"] == snapshot].sort_values("merchant_id",
+                                                                      ignore_index=True)
+    pd.testing.assert_frame_equal(served, offline[served.columns])
+
+
+def test_dataset_columns_labels_and_completeness() -> None:
+    orders = random_orders(n=800, merchants=4, seed=2, days=70)
+    dataset = build_dataset(orders, CFG, RULES)
+    assert list(dataset.columns[:2]) == ["merchant_id", "snapshot_at"]
+    assert set(load_catalogue().names) <= set(dataset.columns)
+    assert {"current_tier", "label_score", "label_tier", "label_complete"} <= set(dataset.columns)
+    last_event = orders[["created_at", "delivered_at", "status_at"]].max().max()
+    label_end = dataset["snapshot_at"] + pd.Timedelta(days=CFG.horizon_days)
+    assert (dataset["label_complete"] == (label_end <= last_event.normalize()
+                                          + pd.Timedelta(days=1))).all()
+    assert (dataset["snapshot_at"] == dataset["snapshot_at"].dt.normalize()).all()
+    summary = dataset_summary(dataset)
+    assert summary["rows"] == len(dataset) and summary["trainable_rows"] > 0
+
+
+def test_label_at_t_equals_current_score_at_t_plus_horizon() -> None:
+    """The label is the rulebook's verdict on the next window, by the same code."""
+    orders = random_orders(n=800, merchants=4, seed=7, days=70)
+    dataset = build_dataset(orders, CFG, RULES)
+    shifted = dataset[["merchant_id", "snapshot_at", "current_les_score"]].assign(
+        snapshot_at=dataset["snapshot_at"] - pd.Timedelta(days=CFG.horizon_days))
+    joined = dataset.merge(shifted, on=["merchant_id", "snapshot_at"], suffixes=("", "_next"))
+    assert len(joined) > 0
+    np.testing.assert_allclose(joined["label_score"], joined["current_les_score_next"])
+
+
+def test_trend_is_this_window_minus_the_previous() -> None:
+    orders = random_orders(n=800, merchants=2, seed=9, days=70)
+    dataset = build_dataset(orders, CFG, RULES).set_index(["merchant_id", "snapshot_at"])
+    m, t = dataset.index[-1]
+    previous = dataset.loc[(m, t - pd.Timedelta(days=14)), "late_dispatch_rate"]
+    expected = dataset.loc[(m, t), "late_dispatch_rate"] - previous
+    assert dataset.loc[(m, t), "late_dispatch_rate_trend"] == expected
