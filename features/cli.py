@@ -218,25 +218,34 @@ def ingest_olist(
     directory: Annotated[Path, typer.Argument(help="Folder with the Olist CSV files.")],
     out: Annotated[Path, typer.Option(help="Output parquet in the canonical contract.")],
 ) -> None:
-    """Convert the public Olist Brazilian e-commerce CSVs into canonical orders."""
-    from features.io import write_table
-    from features.olist import OlistFormatError, read_olist
-    from features.validation import validate_orders
+    """Convert the public Olist Brazilian e-commerce CSVs into canonical orders (docs/olist.md).
+
+    Every (order, seller) row is written, including rows the contract rejects; the summary
+    counts them by reason. Exit 0: written; 2: the folder is not in the Olist layout.
+    """
+    from features.io import TableReadError, write_table
+    from features.olist import OlistFormatError, read_olist, summarise_olist
 
     try:
         result = read_olist(directory)
-    except OlistFormatError as exc:
+        write_table(result.orders, out)
+    except (OlistFormatError, TableReadError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    write_table(result.orders, out)
-    checked = validate_orders(result.orders)
-    orders = result.orders
-    console.print(
-        f"{len(orders):,} (order, seller) rows, {orders['merchant_id'].nunique():,} "
-        f"sellers, {len(result.unattributed):,} orders without items (no seller) kept "
-        f"aside; {orders['created_at'].min():%Y-%m-%d}..{orders['created_at'].max():%Y-%m-%d}"
+    s = summarise_olist(result)
+    span = (
+        f"{s.first_created_at:%Y-%m-%d}..{s.last_created_at:%Y-%m-%d}"
+        if s.first_created_at is not None
+        else "no dates"
     )
-    console.print(_counts_table("Status mix", orders["status"].value_counts().to_dict(), "status"))
-    if checked.reason_counts:
-        console.print(_counts_table("Rows the contract rejects", checked.reason_counts, "reason"))
+    console.print(
+        f"{s.rows:,} (order, seller) rows, {s.sellers:,} sellers, created {span}; "
+        f"{s.rejected_rows:,} rows the contract rejects; {s.unattributed_orders:,} orders "
+        f"without items (no seller) kept aside, not written"
+    )
+    console.print(_counts_table("Status mix", s.status_counts, "status"))
+    if s.rejected_by_reason:
+        console.print(
+            _counts_table("Rows the contract rejects, by reason", s.rejected_by_reason, "reason")
+        )
     console.print(f"-> {out}")

@@ -47,7 +47,7 @@ def _blank(raw: pd.Series) -> np.ndarray:
     return missing | (raw.astype("string").str.strip() == "").fillna(True).to_numpy(dtype=bool)
 
 
-def _coerce_column(raw: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray]:
+def coerce_column(raw: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray]:
     """Typed column plus a mask of values present but unreadable as that kind."""
     blank = _blank(raw)
     if column.kind == "timestamp":
@@ -144,7 +144,7 @@ def validate_orders(frame: pd.DataFrame) -> ValidationResult:
     typed = pd.DataFrame(index=raw.index)
     for column in ORDER_COLUMNS:
         source = raw[column.name] if column.name in raw else pd.Series(pd.NA, index=raw.index)
-        typed[column.name], bad = _coerce_column(source, column)
+        typed[column.name], bad = coerce_column(source, column)
         if column.kind == "enum":
             reasons = _add(reasons, bad, f"unknown_enum:{column.name}")
         else:

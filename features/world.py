@@ -54,7 +54,7 @@ def draw_merchants(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
     it = rng.beta(2.6, 1.6, n)
     logistics = rng.beta(2.6, 1.6, n)
     base = np.clip(rng.lognormal(np.log(cfg.median_orders_per_day), 0.75, n), 0.6, 400)
-    headroom = rng.lognormal(np.log(4.0), 0.3, n) * (0.7 + 0.6 * it)
+    headroom = rng.lognormal(np.log(4.0), 0.3, n) * (0.45 + 1.1 * it)
     return pd.DataFrame(
         {
             "merchant_id": [f"M{i:05d}" for i in range(n)],
@@ -83,8 +83,8 @@ def draw_changes(
             rng.uniform(0.25, 0.5, n),  # it_upgrade: it_quality + size
             rng.normal(0.0, 0.4, n),  # carrier_switch: logistics_quality + size
             rng.uniform(0.25, 0.6, n),  # demand_growth: log demand per 30 days
-            rng.uniform(0.3, 0.5, n),  # it_decay: it_quality - size over 60 days
-            rng.uniform(0.3, 0.5, n),  # logistics_decay: logistics_quality - size over 60 days
+            rng.uniform(0.3, 0.5, n),  # it_decay: it_quality - size over drift_days
+            rng.uniform(0.3, 0.5, n),  # logistics_decay: logistics_quality - size over drift_days
         ]
     )
     m_idx, k_idx = np.nonzero(happens)

@@ -162,7 +162,9 @@ def _stage_hours(
     )
     accepted = paid + accept_delay
     completion = _queue_completion(counts.astype(float), capacity, m, hour, rank)
-    packed = np.maximum(completion, accepted) + rng.lognormal(np.log(0.3 + 1.5 * (1 - it)), 0.5)
+    packed = np.maximum(completion, accepted) + rng.lognormal(
+        np.log(0.3 + 4.0 * (1 - it) ** 2), 0.5
+    )
     own_carrier = rng.random(n) < 0.85
     order_lq = np.where(own_carrier, lq, rng.uniform(0.2, 0.9, n))
     shipped = packed + rng.lognormal(np.log(2.0 + 30.0 * (1 - order_lq) ** 2), 0.7)

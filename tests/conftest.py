@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Wide, plain terminal output so CLI tests can search it (set before the CLI console exists).
+os.environ.setdefault("COLUMNS", "250")
+os.environ.setdefault("NO_COLOR", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OLIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "olist"

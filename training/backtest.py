@@ -119,4 +119,3 @@ def _metrics_table(predictions: pd.DataFrame) -> pd.DataFrame:
     ]
     table["rows"] = len(predictions)
     return table
-

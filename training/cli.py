@@ -149,14 +149,19 @@ def _load_or_build_dataset(dataset: Path | None, orders: Path | None):
 def _train_and_report(frame, train_config) -> None:
     from features.catalogue import load_catalogue
     from features.rulebook import load_rulebook
-    from training.pipeline import train_and_register
+    from training.pipeline import TrainingError, train_and_register
+    from training.splits import SplitError
     from training.tracking import resolve_tracking
 
     tracking = resolve_tracking()
-    with _progress() as progress:
-        result = train_and_register(
-            frame, train_config, load_rulebook(), load_catalogue(), tracking, progress
-        )
+    try:
+        with _progress() as progress:
+            result = train_and_register(
+                frame, train_config, load_rulebook(), load_catalogue(), tracking, progress
+            )
+    except (SplitError, TrainingError) as exc:
+        console.print(f"[red]cannot train:[/] {exc}")
+        raise typer.Exit(2) from exc
     console.print(_metrics_table(result))
     if result.decision.promoted:
         console.print(

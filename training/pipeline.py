@@ -186,8 +186,12 @@ def _log_run(
     mlflow.log_dict([dataclasses.asdict(f) for f in backtest.folds], "backtest/folds.json")
     y_true = backtest.predictions["label_tier_code"].to_numpy(int)
     proba = backtest.predictions[[f"{MODEL}_p{c}" for c in range(len(TIERS_BY_CODE))]].to_numpy()
-    plots.plot_confusion(y_true, backtest.predictions[f"{MODEL}_tier"].to_numpy(int),
-                         TIERS_BY_CODE, tmp / "confusion_matrix.png")
+    plots.plot_confusion(
+        y_true,
+        backtest.predictions[f"{MODEL}_tier"].to_numpy(int),
+        TIERS_BY_CODE,
+        tmp / "confusion_matrix.png",
+    )
     plots.plot_reliability(y_true, proba, tmp / "reliability.png")
     mlflow.log_artifact(str(tmp / "confusion_matrix.png"), "plots")
     mlflow.log_artifact(str(tmp / "reliability.png"), "plots")

@@ -25,24 +25,38 @@ def random_orders(n: int = 600, merchants: int = 4, seed: int = 0, days: int = 6
     packed = accepted + hours(rng.exponential(20, n))
     shipped = packed + hours(rng.exponential(12, n))
     delivered = shipped + hours(rng.gamma(3, 30, n))
-    status = rng.choice(["delivered", "cancelled", "lost", "returned"], n, p=[0.85, 0.07, 0.03, 0.05])
+    status = rng.choice(
+        ["delivered", "cancelled", "lost", "returned"], n, p=[0.85, 0.07, 0.03, 0.05]
+    )
     cancelled_by = np.where(status == "cancelled", rng.choice(["seller", "buyer"], n), "none")
-    frame = pd.DataFrame({
-        "order_id": pd.array([f"o{i}" for i in range(n)], dtype="string"),
-        "merchant_id": pd.array([f"m{i}" for i in rng.integers(0, merchants, n)], dtype="string"),
-        "channel": pd.Categorical(rng.choice(["livestream", "storefront"], n), categories=CHANNELS),
-        "created_at": created, "paid_at": paid, "accepted_at": accepted, "packed_at": packed,
-        "shipped_at": shipped, "delivered_at": delivered, "status_at": delivered,
-        "ship_by": paid + hours(48), "deliver_by": paid + hours(24 * 6),
-        "carrier": pd.array(rng.choice(["A", "B", "C"], n), dtype="string"),
-        "tracking_valid": pd.array(rng.random(n) < 0.95, dtype="boolean"),
-        "status": pd.Categorical(status, categories=STATUSES),
-        "cancelled_by": pd.Categorical(cancelled_by, categories=CANCELLED_BY),
-        "logistics_rating": pd.array(rng.integers(1, 6, n), dtype="Int8"),
-        "logistics_complaint": pd.array(rng.random(n) < 0.05, dtype="boolean"),
-        "origin_region": pd.array(["R0"] * n, dtype="string"),
-        "destination_region": pd.array(["R1"] * n, dtype="string"),
-    })
+    frame = pd.DataFrame(
+        {
+            "order_id": pd.array([f"o{i}" for i in range(n)], dtype="string"),
+            "merchant_id": pd.array(
+                [f"m{i}" for i in rng.integers(0, merchants, n)], dtype="string"
+            ),
+            "channel": pd.Categorical(
+                rng.choice(["livestream", "storefront"], n), categories=CHANNELS
+            ),
+            "created_at": created,
+            "paid_at": paid,
+            "accepted_at": accepted,
+            "packed_at": packed,
+            "shipped_at": shipped,
+            "delivered_at": delivered,
+            "status_at": delivered,
+            "ship_by": paid + hours(48),
+            "deliver_by": paid + hours(24 * 6),
+            "carrier": pd.array(rng.choice(["A", "B", "C"], n), dtype="string"),
+            "tracking_valid": pd.array(rng.random(n) < 0.95, dtype="boolean"),
+            "status": pd.Categorical(status, categories=STATUSES),
+            "cancelled_by": pd.Categorical(cancelled_by, categories=CANCELLED_BY),
+            "logistics_rating": pd.array(rng.integers(1, 6, n), dtype="Int8"),
+            "logistics_complaint": pd.array(rng.random(n) < 0.05, dtype="boolean"),
+            "origin_region": pd.array(["R0"] * n, dtype="string"),
+            "destination_region": pd.array(["R1"] * n, dtype="string"),
+        }
+    )
     cancelled = status == "cancelled"
     frame.loc[cancelled, ["packed_at", "shipped_at", "delivered_at"]] = pd.NaT
     frame.loc[cancelled, "status_at"] = frame.loc[cancelled, "accepted_at"] + hours(2)

@@ -23,8 +23,9 @@ def features_at(orders: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
     return rows.sort_values("merchant_id", ignore_index=True)
 
 
-def tamper_after(orders: pd.DataFrame, snapshot: pd.Timestamp, rng: np.random.Generator,
-                 delete: bool) -> pd.DataFrame:
+def tamper_after(
+    orders: pd.DataFrame, snapshot: pd.Timestamp, rng: np.random.Generator, delete: bool
+) -> pd.DataFrame:
     """Move or delete every event that happens after the snapshot, keeping stage order."""
     out = orders.copy()
     for column in STAGES:
@@ -44,7 +45,7 @@ def tamper_after(orders: pd.DataFrame, snapshot: pd.Timestamp, rng: np.random.Ge
         out.loc[later_status, ["logistics_rating", "logistics_complaint"]] = pd.NA
     else:
         for i, column in enumerate(STAGES[:-1]):
-            for later_col in STAGES[i + 1:-1]:
+            for later_col in STAGES[i + 1 : -1]:
                 bad = (out[later_col] < out[column]).fillna(False)
                 out.loc[bad, later_col] = out.loc[bad, column]
     return out
@@ -58,16 +59,19 @@ def test_changing_or_deleting_events_after_t_leaves_features_at_t_unchanged(
     orders = random_orders(n=300, merchants=3, seed=seed, days=50)
     snapshot = T0 + pd.Timedelta(days=offset_days)
     before = features_at(orders, snapshot)
-    after = features_at(tamper_after(orders, snapshot, np.random.default_rng(seed), delete),
-                        snapshot)
+    after = features_at(
+        tamper_after(orders, snapshot, np.random.default_rng(seed), delete), snapshot
+    )
     pd.testing.assert_frame_equal(before, after)
 
 
 def test_orders_created_after_t_do_not_exist_at_t() -> None:
     orders = random_orders(n=300, merchants=3, seed=5, days=50)
     snapshot = T0 + pd.Timedelta(days=30)
-    pd.testing.assert_frame_equal(features_at(orders, snapshot),
-                                  features_at(orders[orders["created_at"] < snapshot], snapshot))
+    pd.testing.assert_frame_equal(
+        features_at(orders, snapshot),
+        features_at(orders[orders["created_at"] < snapshot], snapshot),
+    )
 
 
 def test_serving_path_equals_training_rows() -> None:
@@ -75,8 +79,9 @@ def test_serving_path_equals_training_rows() -> None:
     dataset = build_dataset(orders, CFG, RULES)
     snapshot = dataset["snapshot_at"].unique()[3]
     served = features_at(orders, snapshot)
-    offline = dataset[dataset["snapshot_at"] == snapshot].sort_values("merchant_id",
-                                                                      ignore_index=True)
+    offline = dataset[dataset["snapshot_at"] == snapshot].sort_values(
+        "merchant_id", ignore_index=True
+    )
     pd.testing.assert_frame_equal(served, offline[served.columns])
 
 
@@ -88,8 +93,9 @@ def test_dataset_columns_labels_and_completeness() -> None:
     assert {"current_tier", "label_score", "label_tier", "label_complete"} <= set(dataset.columns)
     last_event = orders[["created_at", "delivered_at", "status_at"]].max().max()
     label_end = dataset["snapshot_at"] + pd.Timedelta(days=CFG.horizon_days)
-    assert (dataset["label_complete"] == (label_end <= last_event.normalize()
-                                          + pd.Timedelta(days=1))).all()
+    assert (
+        dataset["label_complete"] == (label_end <= last_event.normalize() + pd.Timedelta(days=1))
+    ).all()
     assert (dataset["snapshot_at"] == dataset["snapshot_at"].dt.normalize()).all()
     summary = dataset_summary(dataset)
     assert summary["rows"] == len(dataset) and summary["trainable_rows"] > 0
@@ -100,7 +106,8 @@ def test_label_at_t_equals_current_score_at_t_plus_horizon() -> None:
     orders = random_orders(n=800, merchants=4, seed=7, days=70)
     dataset = build_dataset(orders, CFG, RULES)
     shifted = dataset[["merchant_id", "snapshot_at", "current_les_score"]].assign(
-        snapshot_at=dataset["snapshot_at"] - pd.Timedelta(days=CFG.horizon_days))
+        snapshot_at=dataset["snapshot_at"] - pd.Timedelta(days=CFG.horizon_days)
+    )
     joined = dataset.merge(shifted, on=["merchant_id", "snapshot_at"], suffixes=("", "_next"))
     assert len(joined) > 0
     np.testing.assert_allclose(joined["label_score"], joined["current_les_score_next"])

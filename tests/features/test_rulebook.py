@@ -25,16 +25,28 @@ BETTER_HIGHER = {m.feature: m.bands[-1][1] > m.bands[0][1] for m in RULES.metric
 def frame(**values: float) -> pd.DataFrame:
     """One merchant with every metric at its best unless given, and plenty of orders."""
     row = {m.feature: (1.0 if BETTER_HIGHER[m.feature] else 0.0) for m in RULES.metrics}
-    row |= {"orders_in_window": 100, "shipped_orders_in_window": 100,
-            "delivered_orders_in_window": 100, "accepted_orders_in_window": 100}
+    row |= {
+        "orders_in_window": 100,
+        "shipped_orders_in_window": 100,
+        "delivered_orders_in_window": 100,
+        "accepted_orders_in_window": 100,
+    }
     row |= values
     return pd.DataFrame([row])
 
 
-@pytest.mark.parametrize(("value", "points"), [
-    (0.0, 5.0), (0.02, 4.5), (0.03, 4.0 - 1.5 * (0.03 - 0.04) / (0.10 - 0.04) * -1 - 0.0),
-    (0.04, 4.0), (0.07, 3.25), (0.50, 0.0), (0.9, 0.0),
-])
+@pytest.mark.parametrize(
+    ("value", "points"),
+    [
+        (0.0, 5.0),
+        (0.02, 4.5),
+        (0.03, 4.0 - 1.5 * (0.03 - 0.04) / (0.10 - 0.04) * -1 - 0.0),
+        (0.04, 4.0),
+        (0.07, 3.25),
+        (0.50, 0.0),
+        (0.9, 0.0),
+    ],
+)
 def test_late_dispatch_points_interpolate_between_bands(value: float, points: float) -> None:
     bands = next(m.bands for m in RULES.metrics if m.feature == "late_dispatch_rate")
     expected = float(np.interp(value, [b[0] for b in bands], [b[1] for b in bands]))
@@ -76,13 +88,24 @@ def test_metric_below_denominator_floor_is_left_out() -> None:
 def test_too_few_orders_is_insufficient_data() -> None:
     scored = score_les(frame(orders_in_window=RULES.min_orders - 1), RULES).iloc[0]
     assert scored["les_tier"] == INSUFFICIENT and np.isnan(scored["les_score"])
-    assert score_les(frame(orders_in_window=RULES.min_orders), RULES).iloc[0]["les_tier"] != INSUFFICIENT
+    assert (
+        score_les(frame(orders_in_window=RULES.min_orders), RULES).iloc[0]["les_tier"]
+        != INSUFFICIENT
+    )
 
 
-@pytest.mark.parametrize(("score", "tier"), [
-    (4.0, "Excellent"), (3.999, "Good"), (3.0, "Good"), (2.0, "Needs attention"),
-    (1.999, "Poor"), (0.0, "Poor"), (np.nan, INSUFFICIENT),
-])
+@pytest.mark.parametrize(
+    ("score", "tier"),
+    [
+        (4.0, "Excellent"),
+        (3.999, "Good"),
+        (3.0, "Good"),
+        (2.0, "Needs attention"),
+        (1.999, "Poor"),
+        (0.0, "Poor"),
+        (np.nan, INSUFFICIENT),
+    ],
+)
 def test_tier_boundaries(score: float, tier: str) -> None:
     assert tier_from_score(pd.Series([score]), RULES).iloc[0] == tier
 
@@ -90,8 +113,9 @@ def test_tier_boundaries(score: float, tier: str) -> None:
 def test_overrides_are_validated() -> None:
     assert RULES.with_overrides(min_orders=5).min_orders == 5
     with pytest.raises(RulebookError, match="descend"):
-        RULES.with_overrides(tiers={"Excellent": 2.0, "Good": 3.0, "Needs attention": 1.0,
-                                    "Poor": 0.0})
+        RULES.with_overrides(
+            tiers={"Excellent": 2.0, "Good": 3.0, "Needs attention": 1.0, "Poor": 0.0}
+        )
 
 
 def test_weights_must_sum_to_one(tmp_path) -> None:
@@ -105,8 +129,11 @@ def test_weights_must_sum_to_one(tmp_path) -> None:
 metric_values = st.fixed_dictionaries({m.feature: st.floats(0, 1) for m in RULES.metrics})
 
 
-@given(values=metric_values, which=st.sampled_from([m.feature for m in RULES.metrics]),
-       step=st.floats(0, 1))
+@given(
+    values=metric_values,
+    which=st.sampled_from([m.feature for m in RULES.metrics]),
+    step=st.floats(0, 1),
+)
 @settings(max_examples=200, deadline=None)
 def test_improving_one_metric_never_lowers_the_score(values, which, step) -> None:
     before = score_les(frame(**values), RULES).iloc[0]["les_score"]
@@ -128,13 +155,20 @@ def test_compute_les_on_a_tiny_hand_made_window() -> None:
     start = pd.Timestamp("2026-03-01", tz="UTC")
     n = 40
     paid = start + pd.to_timedelta(np.arange(n) * 12, unit="h")
-    orders = pd.DataFrame({
-        "order_id": [f"o{i}" for i in range(n)], "merchant_id": "m1",
-        "channel": "storefront", "created_at": paid, "paid_at": paid,
-        "shipped_at": paid + pd.to_timedelta(np.where(np.arange(n) < 4, 60, 20), unit="h"),
-        "ship_by": paid + pd.Timedelta(hours=48), "status": "in_transit", "cancelled_by": "none",
-        "tracking_valid": True,
-    })
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(n)],
+            "merchant_id": "m1",
+            "channel": "storefront",
+            "created_at": paid,
+            "paid_at": paid,
+            "shipped_at": paid + pd.to_timedelta(np.where(np.arange(n) < 4, 60, 20), unit="h"),
+            "ship_by": paid + pd.Timedelta(hours=48),
+            "status": "in_transit",
+            "cancelled_by": "none",
+            "tracking_valid": True,
+        }
+    )
     end = start + pd.Timedelta(days=30)
     table = compute_les(orders, start, end, RULES)
     row = table.iloc[0]

@@ -25,18 +25,22 @@ def reasons_of(frame: pd.DataFrame) -> list[str]:
     return list(validate_orders(frame).rejected["reject_reason"])
 
 
-@pytest.mark.parametrize(("column", "value", "reason"), [
-    ("merchant_id", None, "missing_required:merchant_id"),
-    ("created_at", "", "missing_required:created_at"),
-    ("paid_at", "yesterday-ish", "bad_type:paid_at"),
-    ("channel", "telepathy", "unknown_enum:channel"),
-    ("status", "teleported", "unknown_enum:status"),
-    ("logistics_rating", 9, "out_of_range:logistics_rating"),
-    ("logistics_rating", "great", "bad_type:logistics_rating"),
-    ("tracking_valid", "maybe", "bad_type:tracking_valid"),
-])
-def test_each_field_rejection_names_the_field(good: pd.DataFrame, column: str, value: object,
-                                              reason: str) -> None:
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("merchant_id", None, "missing_required:merchant_id"),
+        ("created_at", "", "missing_required:created_at"),
+        ("paid_at", "yesterday-ish", "bad_type:paid_at"),
+        ("channel", "telepathy", "unknown_enum:channel"),
+        ("status", "teleported", "unknown_enum:status"),
+        ("logistics_rating", 9, "out_of_range:logistics_rating"),
+        ("logistics_rating", "great", "bad_type:logistics_rating"),
+        ("tracking_valid", "maybe", "bad_type:tracking_valid"),
+    ],
+)
+def test_each_field_rejection_names_the_field(
+    good: pd.DataFrame, column: str, value: object, reason: str
+) -> None:
     bad = good.astype({column: object})
     bad.loc[0, column] = value
     assert reasons_of(bad) == [reason]
@@ -61,8 +65,10 @@ def test_status_consistency(good: pd.DataFrame) -> None:
     cancelled = good.index[good["status"] == "cancelled"][0]
     good.loc[cancelled, "cancelled_by"] = "none"
     reasons = sorted(reasons_of(good))
-    assert reasons == ["status_inconsistent:cancelled_without_cancelled_by",
-                       "status_inconsistent:delivered_without_delivered_at"]
+    assert reasons == [
+        "status_inconsistent:cancelled_without_cancelled_by",
+        "status_inconsistent:delivered_without_delivered_at",
+    ]
 
 
 def test_several_problems_are_all_reported(good: pd.DataFrame) -> None:
@@ -85,8 +91,9 @@ def test_missing_optional_stages_are_accepted(good: pd.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("name", ["orders.csv", "orders.parquet"])
-def test_round_trip_gives_identical_validated_frames(good: pd.DataFrame, tmp_path: Path,
-                                                     name: str) -> None:
+def test_round_trip_gives_identical_validated_frames(
+    good: pd.DataFrame, tmp_path: Path, name: str
+) -> None:
     expected = validate_orders(good).valid
     write_table(expected, tmp_path / name)
     pd.testing.assert_frame_equal(read_orders(tmp_path / name).valid, expected)
@@ -100,20 +107,38 @@ def test_partitioned_parquet_folder(good: pd.DataFrame, tmp_path: Path) -> None:
     assert len(read_table(folder)) == len(good)
 
 
-@given(rows=st.lists(st.fixed_dictionaries({
-    "order_id": st.sampled_from(["a", "b", "c", "", None]),
-    "merchant_id": st.sampled_from(["m1", "m2", None]),
-    "channel": st.sampled_from(["livestream", "storefront", "x", None]),
-    "created_at": st.sampled_from(["2026-01-01T10:00:00Z", "2026-01-02", "nope", None]),
-    "paid_at": st.sampled_from(["2026-01-01T09:00:00Z", "2026-01-03", None]),
-    "status": st.sampled_from(["delivered", "in_transit", "cancelled", "bad"]),
-    "cancelled_by": st.sampled_from(["none", "seller", "alien"]),
-    "logistics_rating": st.sampled_from([1, 5, 7, None, "x"]),
-}), max_size=25))
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "order_id": st.sampled_from(["a", "b", "c", "", None]),
+                "merchant_id": st.sampled_from(["m1", "m2", None]),
+                "channel": st.sampled_from(["livestream", "storefront", "x", None]),
+                "created_at": st.sampled_from(["2026-01-01T10:00:00Z", "2026-01-02", "nope", None]),
+                "paid_at": st.sampled_from(["2026-01-01T09:00:00Z", "2026-01-03", None]),
+                "status": st.sampled_from(["delivered", "in_transit", "cancelled", "bad"]),
+                "cancelled_by": st.sampled_from(["none", "seller", "alien"]),
+                "logistics_rating": st.sampled_from([1, 5, 7, None, "x"]),
+            }
+        ),
+        max_size=25,
+    )
+)
 @settings(max_examples=60, deadline=None)
 def test_every_row_lands_in_exactly_one_output(rows: list[dict]) -> None:
-    frame = pd.DataFrame(rows, columns=["order_id", "merchant_id", "channel", "created_at",
-                                        "paid_at", "status", "cancelled_by", "logistics_rating"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "order_id",
+            "merchant_id",
+            "channel",
+            "created_at",
+            "paid_at",
+            "status",
+            "cancelled_by",
+            "logistics_rating",
+        ],
+    )
     result = validate_orders(frame)
     assert len(result.valid) + len(result.rejected) == len(frame)
     assert (result.rejected["reject_reason"] != "").all()

@@ -29,20 +29,25 @@ def naive_rates(orders: pd.DataFrame, merchant: str, end: pd.Timestamp, days: in
     return {
         "orders_in_window": inside("paid_at").sum(),
         "late_dispatch_rate": (shipped["shipped_at"] > shipped["ship_by"]).mean(),
-        "pickup_within_24h_rate": (shipped["shipped_at"] - shipped["paid_at"]
-                                   <= pd.Timedelta(hours=24)).mean(),
+        "pickup_within_24h_rate": (
+            shipped["shipped_at"] - shipped["paid_at"] <= pd.Timedelta(hours=24)
+        ).mean(),
         "valid_tracking_rate": shipped["tracking_valid"].astype(float).mean(),
         "on_time_delivery_rate": (delivered["delivered_at"] <= delivered["deliver_by"]).mean(),
         "logistics_negative_review_rate": negative.fillna(False).astype(float).mean(),
-        "seller_fault_cancellation_rate": (status_in & (o["status"] == "cancelled")
-                                           & (o["cancelled_by"] == "seller")).sum()
+        "seller_fault_cancellation_rate": (
+            status_in & (o["status"] == "cancelled") & (o["cancelled_by"] == "seller")
+        ).sum()
         / inside("paid_at").sum(),
         "lost_parcel_rate": (status_in & (o["status"] == "lost")).sum() / len(shipped),
-        "transit_hours_cv": ((delivered["delivered_at"] - delivered["shipped_at"])
-                             .dt.total_seconds() / 3600).pipe(lambda s: s.std(ddof=0) / s.mean()),
-        "backlog_orders_at_snapshot": ((o["paid_at"] < end) & ~(o["packed_at"] < end)
-                                       & ~((o["status"] == "cancelled") & (o["status_at"] < end))
-                                       ).sum(),
+        "transit_hours_cv": (
+            (delivered["delivered_at"] - delivered["shipped_at"]).dt.total_seconds() / 3600
+        ).pipe(lambda s: s.std(ddof=0) / s.mean()),
+        "backlog_orders_at_snapshot": (
+            (o["paid_at"] < end)
+            & ~(o["packed_at"] < end)
+            & ~((o["status"] == "cancelled") & (o["status_at"] < end))
+        ).sum(),
     }
 
 
@@ -67,8 +72,13 @@ def test_event_exactly_at_the_snapshot_is_excluded_and_at_window_start_included(
 def test_missing_packed_and_accepted_give_nan_not_zero(orders: pd.DataFrame) -> None:
     no_stages = orders.drop(columns=["packed_at", "accepted_at"])
     row = compute_window_metrics(no_stages, pd.DatetimeIndex([SNAPSHOT]), WINDOW).iloc[0]
-    for name in ("pick_pack_hours_p90", "acceptance_delay_hours_p50", "accepted_within_1h_rate",
-                 "pickup_dwell_hours_p90", "surge_pick_pack_p90_ratio"):
+    for name in (
+        "pick_pack_hours_p90",
+        "acceptance_delay_hours_p50",
+        "accepted_within_1h_rate",
+        "pickup_dwell_hours_p90",
+        "surge_pick_pack_p90_ratio",
+    ):
         assert np.isnan(row[name]), name
     assert row["late_dispatch_rate"] >= 0
     assert row["backlog_orders_at_snapshot"] >= 0
@@ -95,4 +105,5 @@ def test_windows_are_independent_of_other_merchants(orders: pd.DataFrame) -> Non
     together = compute_window_metrics(orders, snapshots, WINDOW)
     alone = compute_window_metrics(orders[orders["merchant_id"] == "m2"], snapshots, WINDOW)
     pd.testing.assert_frame_equal(
-        together[together["merchant_id"] == "m2"].reset_index(drop=True), alone)
+        together[together["merchant_id"] == "m2"].reset_index(drop=True), alone
+    )

@@ -22,13 +22,16 @@ def make_dataset(n_merchants: int = 80, n_snapshots: int = 40, seed: int = 0) ->
     quality = rng.uniform(0.5, 4.8, n_merchants)[:, None]
     drift = rng.normal(0, 0.12, (n_merchants, 1)) * (rng.random((n_merchants, 1)) < 0.5)
     steps = np.arange(n_snapshots + 5)[None, :]
-    path = np.clip(quality + drift * steps + rng.normal(0, 0.1, (n_merchants, n_snapshots + 5)), 0, 5)
+    path = np.clip(
+        quality + drift * steps + rng.normal(0, 0.1, (n_merchants, n_snapshots + 5)), 0, 5
+    )
     snapshots = pd.date_range("2026-01-05", periods=n_snapshots, freq="7D", tz="UTC")
     rows = []
     for s, snapshot in enumerate(snapshots):
         now, future = path[:, s], path[:, s + 4]
-        frame = pd.DataFrame({"merchant_id": [f"m{i:03d}" for i in range(n_merchants)],
-                              "snapshot_at": snapshot})
+        frame = pd.DataFrame(
+            {"merchant_id": [f"m{i:03d}" for i in range(n_merchants)], "snapshot_at": snapshot}
+        )
         for j, name in enumerate(names):
             frame[name] = now * (1 + 0.1 * j) + rng.normal(0, 0.6, n_merchants)
         frame["late_dispatch_rate_trend"] = drift[:, 0] * 4 + rng.normal(0, 0.05, n_merchants)

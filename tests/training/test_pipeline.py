@@ -39,7 +39,10 @@ def test_train_registers_a_champion_that_a_fresh_process_reproduces(
     assert pooled.loc[MODEL, "macro_f1"] > pooled.loc[PERSISTENCE, "macro_f1"]
     assert result.decision.alias == CHAMPION
     client = activate(tracking)
-    assert str(client.get_model_version_by_alias("les-forecaster", CHAMPION).version) == result.model_version
+    assert (
+        str(client.get_model_version_by_alias("les-forecaster", CHAMPION).version)
+        == result.model_version
+    )
 
     sample = small_dataset.head(25)
     sample_path = mlflow_store.parent / "sample.parquet"
@@ -55,23 +58,34 @@ def test_train_registers_a_champion_that_a_fresh_process_reproduces(
         f"m.predict(pd.read_parquet({str(sample_path)!r})).to_parquet({str(there_path)!r})\n"
     )
     subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    pd.testing.assert_frame_equal(pd.read_parquet(there_path), here.reset_index(drop=True),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(there_path), here.reset_index(drop=True), check_exact=True
+    )
     assert set(here["model_version"]) == {result.fingerprint}
     assert {"p_excellent", "p_good", "p_needs_attention", "p_poor"} <= set(here.columns)
 
 
 def test_crippled_model_is_not_promoted(small_dataset: pd.DataFrame, mlflow_store: Path) -> None:
     tracking = resolve_tracking(mlflow_store)
-    good = train_and_register(small_dataset, load_train_config(max_boost_rounds=80),
-                              load_rulebook(), load_catalogue(), tracking)
+    good = train_and_register(
+        small_dataset,
+        load_train_config(max_boost_rounds=80),
+        load_rulebook(),
+        load_catalogue(),
+        tracking,
+    )
     crippled_config = load_train_config(
-        max_boost_rounds=1, lgbm_params={"learning_rate": 1e-4, "num_leaves": 2},
+        max_boost_rounds=1,
+        lgbm_params={"learning_rate": 1e-4, "num_leaves": 2},
         excluded_features=tuple(load_catalogue().names[1:]),
     )
-    crippled = train_and_register(small_dataset, crippled_config, load_rulebook(),
-                                  load_catalogue(), tracking)
+    crippled = train_and_register(
+        small_dataset, crippled_config, load_rulebook(), load_catalogue(), tracking
+    )
     assert crippled.decision.alias == CHALLENGER
     assert any("persistence" in r for r in crippled.decision.reasons)
     client = activate(tracking)
-    assert str(client.get_model_version_by_alias("les-forecaster", CHAMPION).version) == good.model_version
+    assert (
+        str(client.get_model_version_by_alias("les-forecaster", CHAMPION).version)
+        == good.model_version
+    )

@@ -14,7 +14,9 @@ def weekly(n: int) -> pd.Series:
 
 @given(n=st.integers(20, 80), n_folds=st.integers(1, 4), horizon=st.sampled_from([14, 28, 30]))
 @settings(max_examples=40, deadline=None)
-def test_no_training_label_window_reaches_the_test_period(n: int, n_folds: int, horizon: int) -> None:
+def test_no_training_label_window_reaches_the_test_period(
+    n: int, n_folds: int, horizon: int
+) -> None:
     snapshots = weekly(n)
     try:
         folds = rolling_origin_folds(snapshots, n_folds, horizon)

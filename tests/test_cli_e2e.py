@@ -1,0 +1,79 @@
+"""The real CLI end to end on a small world: generate -> validate -> score -> dataset -> train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import app
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow")]
+runner = CliRunner()
+
+
+def run(*args: str, expect: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == expect, result.output
+    return result.output
+
+
+def test_pipeline_commands_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    world = tmp_path / "world"
+    out = run("generate", "--merchants", "60", "--days", "220", "--seed", "3", "--out", str(world))
+    assert "orders" in out and (world / "orders.parquet").exists()
+    assert (world / "merchants.parquet").exists() and (world / "changes.parquet").exists()
+
+    assert "0 rejected" in run("validate", str(world / "orders.parquet"))
+
+    scored = run("score-window", "--orders", str(world / "orders.parquet"), "--end", "2026-05-01")
+    assert "Tier distribution" in scored
+    table = pd.read_parquet(world / "les_2026-05-01.parquet")
+    assert {"merchant_id", "les_score", "les_tier"} <= set(table.columns)
+
+    dataset = tmp_path / "dataset.parquet"
+    built = run("build-dataset", "--orders", str(world / "orders.parquet"), "--out", str(dataset))
+    assert "trainable" in built and len(pd.read_parquet(dataset)) > 0
+
+    too_short = tmp_path / "short.parquet"
+    frame = pd.read_parquet(dataset)
+    frame[frame["snapshot_at"] < frame["snapshot_at"].min() + pd.Timedelta(days=60)].to_parquet(
+        too_short
+    )
+    assert "need more history" in run("train", "--dataset", str(too_short), expect=2)
+
+    trained = run("train", "--dataset", str(dataset))
+    assert "Pooled rolling-origin backtest" in trained
+    assert "les-forecaster v1" in trained
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()
+
+    listed = run("models")
+    assert "les-forecaster" in listed
+    assert "promoted" not in run("promote", "1")
+    run("promote", "99", expect=2)
+
+
+def test_validate_reports_rejections_and_exit_codes(tmp_path: Path) -> None:
+    csv = tmp_path / "orders.csv"
+    csv.write_text(
+        "order_id,merchant_id,channel,created_at,status,cancelled_by\n"
+        "o1,m1,livestream,2026-01-01T10:00:00Z,delivered,none\n"
+        "o2,m1,carrier-pigeon,2026-01-01T10:00:00Z,in_transit,none\n"
+    )
+    out = run("validate", str(csv), "--rejected-out", str(tmp_path / "bad.csv"), expect=1)
+    assert "unknown_enum:channel" in out
+    assert "status_inconsistent:delivered_without_delivered_at" in out
+    assert len(pd.read_csv(tmp_path / "bad.csv")) == 2
+    missing = tmp_path / "nomerchant.csv"
+    missing.write_text("order_id,channel,created_at,status,cancelled_by\n")
+    assert "merchant_id" in run("validate", str(missing), expect=2)
+    assert "no such file" in run("validate", str(tmp_path / "nope.parquet"), expect=2)
+
+
+def test_features_list_prints_the_catalogue() -> None:
+    out = run("features", "--list")
+    assert "late_dispatch_rate" in out and "Ship & transport" in out
