@@ -69,19 +69,25 @@ def _status_hours(orders: pd.DataFrame, stages: dict[str, np.ndarray]) -> np.nda
     return np.where(np.isnan(status_at), latest, status_at)
 
 
+def merchant_time_key(merchant_code: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """One int64 per (merchant, hour or day): 1-D keys make np.unique a plain sort, not a row sort."""
+    span = int(unit.max() - unit.min()) + 1 if len(unit) else 1
+    return merchant_code.astype(np.int64) * span + (unit - (unit.min() if len(unit) else 0))
+
+
 def surge_flags(merchant_code: np.ndarray, paid_hours: np.ndarray) -> np.ndarray:
     """An order is a surge order when its merchant-hour holds >= max(5, 3 x the mean hourly orders
     of that merchant's UTC day): it uses only that day, so it is point-in-time safe at midnight."""
     hour = np.floor(paid_hours).astype(np.int64)
     day = hour // HOURS_PER_DAY
     _, hour_inverse, hour_counts = np.unique(
-        np.column_stack([merchant_code, hour]), axis=0, return_inverse=True, return_counts=True
+        merchant_time_key(merchant_code, hour), return_inverse=True, return_counts=True
     )
     _, day_inverse, day_counts = np.unique(
-        np.column_stack([merchant_code, day]), axis=0, return_inverse=True, return_counts=True
+        merchant_time_key(merchant_code, day), return_inverse=True, return_counts=True
     )
-    per_hour = hour_counts[hour_inverse.ravel()]
-    per_day_mean = day_counts[day_inverse.ravel()] / HOURS_PER_DAY
+    per_hour = hour_counts[hour_inverse]
+    per_day_mean = day_counts[day_inverse] / HOURS_PER_DAY
     return per_hour >= np.maximum(5.0, 3.0 * per_day_mean)
 
 

@@ -32,6 +32,7 @@ class Metric:
     stage: str
     weight: float
     bands: tuple[tuple[float, float], ...]  # (value, points), sorted by value
+    source: str = ""  # the platform precedent this metric follows
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def load_rulebook(path: Path | None = None) -> Rulebook:
                 m["stage"],
                 float(m["weight"]),
                 tuple((float(v), float(p)) for v, p in m["bands"]),
+                str(m.get("source", "")),
             )
             for m in raw["metrics"]
         )
@@ -195,3 +197,38 @@ def _whole_day(value: object, field: str) -> pd.Timestamp:
     if ts != ts.normalize():
         raise RulebookError(f"{field} must be a whole day (midnight UTC), got {ts}")
     return ts
+
+
+def rulebook_markdown(rules: Rulebook) -> str:
+    """docs/rulebook.md, generated from the rulebook so the documentation cannot drift from it."""
+    from features.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    lines = [
+        f"# The LES rulebook (version {rules.version})",
+        "",
+        "Generated from `features/rulebook.yaml` by `features.rulebook.rulebook_markdown`; "
+        "a test keeps this file in sync.",
+        "",
+        f"- Window: the last {rules.window_days} days before the scoring date (events in "
+        "[end - window, end)).",
+        f"- Minimum: {rules.min_orders} orders in the window, else the tier is "
+        f"*{INSUFFICIENT}*; a metric with fewer than {rules.min_metric_denominator} observations "
+        "is left out and the other weights are renormalised.",
+        "- Points: piecewise-linear between band points (value -> points), flat outside them, so "
+        "improving a metric never lowers the score. LES = weighted mean of points, 0-5.",
+        "- Tiers (lowest score of each): "
+        + ", ".join(f"{t} >= {rules.tiers[t]:g}" for t in TIERS)
+        + ".",
+        "",
+        "| metric | stage | weight | definition | bands (value -> points) | precedent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in rules.metrics:
+        bands = "; ".join(f"{v:g} -> {p:g}" for v, p in m.bands)
+        definition = catalogue.feature(m.feature).description
+        stage = catalogue.stage_labels[m.stage]
+        lines.append(
+            f"| `{m.feature}` | {stage} | {m.weight:g} | {definition} | {bands} | {m.source} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_events
+from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, merchant_time_key, order_events
 
 # Histogram bin edges in hours: [0, 0.05) then 64 log-spaced bins to 4000 h, then an overflow bin.
 BIN_EDGES_HOURS = np.concatenate([[0.0], np.geomspace(0.05, 4000.0, 65), [8000.0]])
@@ -156,10 +156,12 @@ def _peak_and_active_hours(events: OrderEvents, grid: _Grid) -> tuple[np.ndarray
     """Busiest single hour in the window and the number of hours with any order."""
     n_m = len(events.merchant_ids)
     hour = np.floor(events.value["paid_hours"]).astype(np.int64)
-    keys, counts = np.unique(
-        np.column_stack([events.merchant_code, hour]), axis=0, return_counts=True
-    )
-    code, interval = keys[:, 0], grid.interval(keys[:, 1] // HOURS_PER_DAY)
+    key = merchant_time_key(events.merchant_code, hour)
+    keys, counts = np.unique(key, return_counts=True)
+    span = int(hour.max() - hour.min()) + 1 if len(hour) else 1
+    first_hour = hour.min() if len(hour) else 0
+    code = keys // span
+    interval = grid.interval((keys % span + first_hour) // HOURS_PER_DAY)
     active_cum = _cumulative(code, interval, None, n_m, grid.n_intervals)
     active = active_cum[:, grid.end_index] - active_cum[:, grid.start_index]
     peak_by_interval = np.zeros((n_m, grid.n_intervals))

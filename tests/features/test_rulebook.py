@@ -179,3 +179,15 @@ def test_compute_les_on_a_tiny_hand_made_window() -> None:
     assert row["valid_tracking_rate"] == 1.0
     with pytest.raises(RulebookError, match="whole day"):
         compute_les(orders, start + pd.Timedelta(hours=3), end, RULES)
+
+
+def test_docs_rulebook_is_generated_from_the_rulebook() -> None:
+    from pathlib import Path
+
+    from features.rulebook import rulebook_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "rulebook.md"
+    assert docs.read_text() == rulebook_markdown(RULES), (
+        "docs/rulebook.md is stale: regenerate it with features.rulebook.rulebook_markdown"
+    )
+    assert all(m.source for m in RULES.metrics)

@@ -1,0 +1,36 @@
+"""Synthetic world generation speed: target >= 1 million orders in under 10 s on 2 cores.
+
+Run: .venv/bin/python benchmarks/bench_world.py [--merchants N --days D]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _measure import measured
+
+from features.world import WorldConfig, generate_world
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--merchants", type=int, default=200)
+    parser.add_argument("--days", type=int, default=240)
+    parser.add_argument("--median-orders-per-day", type=float, default=9.0)
+    args = parser.parse_args()
+    cfg = WorldConfig(
+        n_merchants=args.merchants, days=args.days, median_orders_per_day=args.median_orders_per_day
+    )
+    with measured() as m:
+        world = generate_world(cfg)
+    n = len(world.orders)
+    print(
+        f"world: {args.merchants} merchants x {args.days} days -> {n:,} orders in "
+        f"{m.seconds:.2f} s = {n / m.seconds:,.0f} orders/s; peak RSS {m.rss_peak_mb:,.0f} MB "
+        f"(+{m.rss_growth_mb:,.0f} MB); target >= 1,000,000 orders in < 10 s: "
+        f"{'MET' if n >= 1_000_000 and m.seconds < 10 else 'size differs' if n < 1_000_000 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
