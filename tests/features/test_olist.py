@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from features.contract import COLUMN_NAMES, DTYPES, ENUM_VALUES, ORDER_COLUMNS
+from features.dataset import DatasetConfig, build_dataset
 from features.olist import (
     OLIST_TABLES,
     STATUS_MAP,
@@ -22,6 +23,7 @@ from features.olist import (
     read_olist,
     summarise_olist,
 )
+from features.rulebook import INSUFFICIENT, TIERS, load_rulebook
 from features.validation import validate_orders
 
 # Naive Sao Paulo local time, as Olist ships it. Jan 2018 is daylight saving (UTC-2), Mar 2018 not.
@@ -54,8 +56,8 @@ REVIEWS_CSV = """\
 review_id,order_id,review_score,review_comment_title,review_comment_message,review_creation_date,review_answer_timestamp
 r1,A,5,,,2018-01-19 00:00:00,2018-01-19 10:00:00
 r2,A,1,,,2018-01-26 00:00:00,2018-01-26 10:00:00
-r3,D,1,,,2018-03-22 00:00:00,2018-03-22 10:00:00
-r4,E,5,,,2018-03-10 00:00:00,2018-03-10 10:00:00
+r3,D,3,,,2018-03-22 00:00:00,2018-03-22 10:00:00
+r4,E,2,,,2018-03-27 00:00:00,2018-03-27 10:00:00
 r5,I,3,,,2018-04-02 00:00:00,2018-04-02 10:00:00
 r6,B,1,,,2018-03-25 00:00:00,2018-03-25 10:00:00
 r7,H,2,,,2018-03-30 00:00:00,2018-03-30 10:00:00
@@ -86,8 +88,8 @@ A-sAAAAAAA,sAAAAAAA01,2018-01-10T12:00Z,2018-01-10T13:00Z,2018-01-12T11:00Z,2018
 A-sBBBBBBB,sBBBBBBB02,2018-01-10T12:00Z,2018-01-10T13:00Z,2018-01-12T11:00Z,2018-01-25T17:00Z,2018-01-25T17:00Z,2018-01-13T14:00Z,2018-01-21T01:59:59Z,true,delivered,none,1,true,RJ,MG
 B-sAAAAAAA,sAAAAAAA01,2018-03-02T13:00Z,2018-03-02T13:30Z,,,2018-03-02T13:30Z,2018-03-05T13:00Z,2018-03-21T02:59:59Z,,cancelled,seller,1,false,SP,BA
 C-sAAAAAAA,sAAAAAAA01,2018-03-03T13:00Z,2018-03-03T13:30Z,,,2018-03-03T13:30Z,2018-03-06T13:00Z,2018-03-26T02:59:59Z,,cancelled,seller,,,SP,MG
-D-sBBBBBBB,sBBBBBBB02,2018-03-04T13:00Z,2018-03-04T13:30Z,2018-03-05T15:00Z,,,2018-03-06T13:00Z,2018-03-21T02:59:59Z,true,in_transit,none,1,true,RJ,BA
-E-sAAAAAAA,sAAAAAAA01,2018-03-05T13:00Z,2018-03-05T13:20Z,2018-03-09T13:00Z,2018-03-08T21:00Z,2018-03-08T21:00Z,2018-03-07T13:00Z,2018-03-26T02:59:59Z,true,delivered,none,5,false,SP,MG
+D-sBBBBBBB,sBBBBBBB02,2018-03-04T13:00Z,2018-03-04T13:30Z,2018-03-05T15:00Z,,,2018-03-06T13:00Z,2018-03-21T02:59:59Z,true,in_transit,none,3,false,RJ,BA
+E-sAAAAAAA,sAAAAAAA01,2018-03-05T13:00Z,2018-03-05T13:20Z,2018-03-09T13:00Z,2018-03-08T21:00Z,2018-03-08T21:00Z,2018-03-07T13:00Z,2018-03-26T02:59:59Z,true,delivered,none,2,false,SP,MG
 F-sBBBBBBB,sBBBBBBB02,2018-03-06T13:00Z,,,,2018-03-06T13:00Z,2018-03-08T13:00Z,2018-03-27T02:59:59Z,,cancelled,buyer,,,RJ,BA
 H-sBBBBBBB,sBBBBBBB02,2018-03-07T13:00Z,2018-03-07T13:30Z,,,,2018-03-09T13:00Z,2018-03-29T02:59:59Z,,in_transit,none,2,true,RJ,BA
 I-sAAAAAAA,sAAAAAAA01,2018-03-08T13:00Z,2018-03-08T13:30Z,2018-03-09T19:00Z,,2018-03-09T19:00Z,2018-03-10T13:00Z,2018-03-31T02:59:59Z,true,cancelled,buyer,3,false,SP,MG
@@ -194,6 +196,28 @@ def test_bad_values_are_named(table: str, column: str, value: str | None, messag
         olist_to_orders(**frames)
 
 
+def test_latest_review_breaks_same_day_ties_by_answer_time() -> None:
+    frames = olist_frames()
+    later_answer = {
+        "review_id": "r0",
+        "order_id": "A",
+        "review_score": "4",
+        "review_creation_date": "2018-01-26 00:00:00",
+        "review_answer_timestamp": "2018-01-27 09:00:00",
+    }
+    frames["reviews"] = pd.concat([frames["reviews"], pd.DataFrame([later_answer])])
+    rows = olist_to_orders(**frames).orders.set_index("order_id")
+    assert list(rows.loc[["A-sAAAAAAA", "A-sBBBBBBB"], "logistics_rating"]) == [4, 4]
+    assert not rows.loc["A-sAAAAAAA", "logistics_complaint"]
+
+
+def test_sellers_whose_ids_share_the_row_prefix_are_refused() -> None:
+    frames = olist_frames()
+    frames["items"].loc[1:2, "seller_id"] = "sAAAAAAA99"
+    with pytest.raises(OlistFormatError, match="two sellers of order 'A' share the first 8"):
+        olist_to_orders(**frames)
+
+
 def test_missing_column_and_file_are_named(tiny_olist_dir: Path) -> None:
     frames = olist_frames()
     frames["orders"] = frames["orders"].drop(columns=["order_status"])
@@ -282,3 +306,18 @@ def test_real_sample_mostly_passes_the_contract(olist_dir: Path) -> None:
         "status_inconsistent:delivered_without_delivered_at",
     }
     assert sum(summary.rejected_by_reason.values()) >= summary.rejected_rows
+
+
+def test_dataset_builds_on_the_real_sample(olist_dir: Path) -> None:
+    """The sample is sparse (median 2 orders per seller), so the minimums are relaxed."""
+    valid = validate_orders(read_olist(olist_dir).orders).valid
+    rules = load_rulebook().with_overrides(min_orders=3, window_days=90, min_metric_denominator=3)
+    cfg = DatasetConfig(window_days=90, horizon_days=90, cadence_days=30, min_observations=3)
+    dataset = build_dataset(valid, cfg, rules)
+    labelled = dataset[dataset["label_complete"] & (dataset["label_tier"] != INSUFFICIENT)]
+    assert len(labelled) > 200
+    tier_share = labelled["label_tier"].value_counts(normalize=True)
+    assert set(tier_share.index) == set(TIERS) and tier_share.max() < 0.6
+    assert labelled["label_score"].between(0, 5).all()
+    assert dataset["pick_pack_hours_p90"].isna().all()  # Olist has no packed_at
+    assert labelled["late_dispatch_rate"].notna().any()
