@@ -13,7 +13,7 @@ import pandas as pd
 
 from features.catalogue import load_catalogue
 from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_events
-from features.rulebook import TIER_CODES, Rulebook, score_les
+from features.rulebook import TIER_CODES, Rulebook, rulebook_inputs, score_les
 from features.windows import WindowConfig, window_features
 
 TREND_FEATURES = (
@@ -58,7 +58,11 @@ def _features_at(
     window_cfg = WindowConfig(cfg.min_observations)
     current = window_features(events, snapshots, cfg.window_days, window_cfg)
     previous = window_features(
-        events, snapshots - cfg.window_days * DAY, cfg.window_days, window_cfg
+        events,
+        snapshots - cfg.window_days * DAY,
+        cfg.window_days,
+        window_cfg,
+        features=(*TREND_FEATURES, "orders_in_window"),
     )
     for name in TREND_FEATURES:
         current[f"{name}_trend"] = current[name].to_numpy() - previous[name].to_numpy()
@@ -72,7 +76,9 @@ def _features_at(
     scored_window = (
         current
         if rules.window_days == cfg.window_days
-        else window_features(events, snapshots, rules.window_days, window_cfg)
+        else window_features(
+            events, snapshots, rules.window_days, window_cfg, features=rulebook_inputs(rules)
+        )
     )
     les = score_les(scored_window, rules)
     current["current_les_score"] = les["les_score"].to_numpy()
@@ -102,6 +108,7 @@ def _labels(
         snapshots + cfg.horizon_days * DAY,
         cfg.horizon_days,
         WindowConfig(cfg.min_observations),
+        features=rulebook_inputs(rules),
     )
     les = score_les(window, rules)
     label_end = window["snapshot_at"]

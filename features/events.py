@@ -14,6 +14,24 @@ import pandas as pd
 NS_PER_HOUR = 3_600_000_000_000
 HOURS_PER_DAY = 24
 NO_DAY = np.iinfo(np.int64).min  # event did not happen (yet)
+EVENT_COLUMNS = (
+    "channel",
+    "created_at",
+    "paid_at",
+    "accepted_at",
+    "packed_at",
+    "shipped_at",
+    "delivered_at",
+    "status_at",
+    "ship_by",
+    "deliver_by",
+    "carrier",
+    "tracking_valid",
+    "status",
+    "cancelled_by",
+    "logistics_rating",
+    "logistics_complaint",
+)
 
 
 @dataclass(frozen=True)
@@ -93,8 +111,11 @@ def surge_flags(merchant_code: np.ndarray, paid_hours: np.ndarray) -> np.ndarray
 
 def order_events(orders: pd.DataFrame) -> OrderEvents:
     """Read every order once into event days and measured quantities."""
-    orders = orders.sort_values("merchant_id", kind="stable").reset_index(drop=True)
     codes, merchant_ids = pd.factorize(orders["merchant_id"], sort=True)
+    by_merchant = np.argsort(codes, kind="stable")
+    used = [c for c in EVENT_COLUMNS if c in orders.columns]  # ids and regions are never copied
+    orders = orders[used].take(by_merchant).reset_index(drop=True)
+    codes = codes[by_merchant]
     h = {
         c: _hours(orders, c)
         for c in (

@@ -131,6 +131,15 @@ def tier_from_score(scores: pd.Series, rules: Rulebook) -> pd.Series:
     return pd.Series(tiers, index=scores.index, dtype=object)
 
 
+def rulebook_inputs(rules: Rulebook) -> tuple[str, ...]:
+    """The window features score_les reads: each metric, its denominator, and the order count."""
+    denominators = {f.name: f.denominator for f in load_catalogue().features}
+    names = ["orders_in_window"]
+    for m in rules.metrics:
+        names += [m.feature] + ([denominators[m.feature]] if denominators.get(m.feature) else [])
+    return tuple(dict.fromkeys(names))
+
+
 def score_les(metric_frame: pd.DataFrame, rules: Rulebook) -> pd.DataFrame:
     """Per row: each metric's value and points, the weighted LES and the tier."""
     denominators = {f.name: f.denominator for f in load_catalogue().features}

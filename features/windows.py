@@ -123,7 +123,10 @@ def _grid(ends: pd.DatetimeIndex, window_days: int) -> _Grid:
 
 
 def _window_sums(
-    events: OrderEvents, values: dict[str, np.ndarray], grid: _Grid
+    events: OrderEvents,
+    values: dict[str, np.ndarray],
+    grid: _Grid,
+    intervals: dict[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """Per stream, window sums and event counts as [merchant, window] arrays."""
     n_m = len(events.merchant_ids)
@@ -132,14 +135,14 @@ def _window_sums(
         days = events.day[day_kind]
         weight = np.ones(len(days)) if value_name is None else values[value_name]
         keep = (days != NO_DAY) & ~np.isnan(weight)
-        interval = grid.interval(days[keep])
+        interval = intervals[day_kind][keep]
         for suffix, w in (("sum", weight[keep]), ("n", None)):
             cum = _cumulative(events.merchant_code[keep], interval, w, n_m, grid.n_intervals)
             out[f"{name}_{suffix}"] = cum[:, grid.end_index] - cum[:, grid.start_index]
     return out
 
 
-def _backlog(events: OrderEvents, grid: _Grid) -> np.ndarray:
+def _backlog(events: OrderEvents, grid: _Grid, intervals: dict[str, np.ndarray]) -> np.ndarray:
     """Orders paid before T minus orders that left pick & pack (or were cancelled) before T."""
     n_m = len(events.merchant_ids)
     total = np.zeros((n_m, grid.n_intervals))
@@ -147,7 +150,7 @@ def _backlog(events: OrderEvents, grid: _Grid) -> np.ndarray:
         days = events.day[kind]
         keep = days != NO_DAY
         total += sign * _cumulative(
-            events.merchant_code[keep], grid.interval(days[keep]), None, n_m, grid.n_intervals
+            events.merchant_code[keep], intervals[kind][keep], None, n_m, grid.n_intervals
         )
     return total[:, grid.end_index]
 
@@ -188,7 +191,12 @@ QUANTILES: dict[str, tuple[str, float]] = {
 
 
 def _hist_features(
-    events: OrderEvents, values: dict[str, np.ndarray], grid: _Grid, cfg: WindowConfig
+    events: OrderEvents,
+    values: dict[str, np.ndarray],
+    grid: _Grid,
+    cfg: WindowConfig,
+    wanted: frozenset[str],
+    intervals: dict[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """Percentiles and carrier concentration per [merchant, window], merchant chunk by chunk."""
     from features.histograms import (
@@ -210,13 +218,15 @@ def _hist_features(
         code = events.merchant_code[rows] - m0
         hists = {}
         for name, (day_kind, value_name, mask_name) in HIST_STREAMS.items():
+            if not any(QUANTILES[f][0] == name for f in wanted if f in QUANTILES):
+                continue
             days, hours = events.day[day_kind][rows], values[value_name][rows]
             keep = (days != NO_DAY) & ~np.isnan(hours)
             if mask_name is not None:
                 keep &= values[mask_name][rows] == 1
             hists[name] = window_histograms(
                 code[keep],
-                grid.interval(days[keep]),
+                intervals[day_kind][rows][keep],
                 bin_index(hours[keep], BIN_EDGES_HOURS),
                 m1 - m0,
                 n_bins,
@@ -225,15 +235,17 @@ def _hist_features(
                 grid.start_index,
             )
         for feature, (stream, q) in QUANTILES.items():
+            if feature not in wanted:
+                continue
             out[feature][m0:m1] = histogram_quantile(
                 hists[stream], BIN_EDGES_HOURS, q, cfg.min_observations
             )
-        if n_carriers:
+        if n_carriers and "carrier_hhi" in wanted:
             days, c = events.day["shipped"][rows], carrier[rows]
             keep = (days != NO_DAY) & ~np.isnan(c)
             counts = window_histograms(
                 code[keep],
-                grid.interval(days[keep]),
+                intervals["shipped"][rows][keep],
                 c[keep].astype(np.int64),
                 m1 - m0,
                 n_carriers,
@@ -309,28 +321,47 @@ def _assemble(
         }
 
 
+# Window features that need more than sums: the histogram streams or the busiest-hour table.
+NEEDS: dict[str, tuple[str, ...]] = {
+    **{name: (name,) for name in QUANTILES},
+    "surge_pick_pack_p90_ratio": ("surge_pick_pack_hours_p90", "normal_pick_pack_hours_p90"),
+    "carrier_concentration_hhi": ("carrier_hhi",),
+}
+
+
 def window_features(
-    events: OrderEvents, ends: pd.DatetimeIndex, window_days: int, cfg: WindowConfig | None = None
+    events: OrderEvents,
+    ends: pd.DatetimeIndex,
+    window_days: int,
+    cfg: WindowConfig | None = None,
+    features: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
-    """One row per (merchant, snapshot) with every single-window catalogue feature."""
+    """One row per (merchant, snapshot) with every single-window catalogue feature, or only
+    `features`: labels need no percentiles, so their histograms are never built."""
     cfg = cfg or WindowConfig()
     ends = pd.DatetimeIndex(ends)
     grid = _grid(ends, window_days)
     values = derived_values(events)
-    sums = _window_sums(events, values, grid)
-    hists = _hist_features(events, values, grid, cfg)
-    backlog = _backlog(events, grid)
-    peak, active = _peak_and_active_hours(events, grid)
-    columns = _assemble(sums, hists, backlog, peak, active, window_days, cfg.min_observations)
     n_m, n_w = len(events.merchant_ids), len(ends)
+    every = features is None
+    wanted = frozenset(x for f in (NEEDS if every else features) for x in NEEDS.get(f, ()))
+    intervals = {kind: grid.interval(days) for kind, days in events.day.items()}
+    sums = _window_sums(events, values, grid, intervals)
+    hists = _hist_features(events, values, grid, cfg, wanted, intervals)
+    backlog = _backlog(events, grid, intervals)
+    if every or "burstiness_peak_hour_ratio" in features:
+        peak, active = _peak_and_active_hours(events, grid)
+    else:
+        peak = active = np.full((n_m, n_w), np.nan)
+    columns = _assemble(sums, hists, backlog, peak, active, window_days, cfg.min_observations)
     frame = pd.DataFrame(
         {
             "merchant_id": pd.array(np.repeat(events.merchant_ids, n_w), dtype="string"),
             "snapshot_at": np.tile(ends, n_m),
         }
     )
-    for name, array in columns.items():
-        frame[name] = np.asarray(array, dtype=float).reshape(n_m * n_w)
+    for name in columns if every else features:
+        frame[name] = np.asarray(columns[name], dtype=float).reshape(n_m * n_w)
     return frame
 
 
