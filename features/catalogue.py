@@ -59,13 +59,18 @@ class Catalogue:
         return pd.DataFrame([f.__dict__ for f in self.features])
 
 
-def load_catalogue(path: Path | None = None) -> Catalogue:
-    """The packaged catalogue by default; a path lets tests and forks try another one."""
+def read_declaration(packaged_name: str, path: Path | None = None) -> dict:
+    """A declaration file (catalogue, rulebook): the packaged one, or a user's file of that shape."""
     if path is None:
-        text = resources.files("features").joinpath("catalogue.yaml").read_text()
+        text = resources.files("features").joinpath(packaged_name).read_text()
     else:
         text = Path(path).read_text()
-    raw = yaml.safe_load(text)
+    return yaml.safe_load(text)
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """The packaged catalogue by default; a path lets tests and forks try another one."""
+    raw = read_declaration("catalogue.yaml", path)
     features = tuple(_feature(entry) for entry in raw["features"])
     catalogue = Catalogue(features, int(raw["version"]), dict(raw["stages"]))
     _check(catalogue)

@@ -11,26 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.contract import COLUMN_NAMES, STAGE_TIMESTAMPS
+
 NS_PER_HOUR = 3_600_000_000_000
 HOURS_PER_DAY = 24
 NO_DAY = np.iinfo(np.int64).min  # event did not happen (yet)
-EVENT_COLUMNS = (
-    "channel",
-    "created_at",
-    "paid_at",
-    "accepted_at",
-    "packed_at",
-    "shipped_at",
-    "delivered_at",
-    "status_at",
-    "ship_by",
-    "deliver_by",
-    "carrier",
-    "tracking_valid",
-    "status",
-    "cancelled_by",
-    "logistics_rating",
-    "logistics_complaint",
+# Every contract column but the ids and regions: the only columns sorted by merchant and read.
+EVENT_COLUMNS = tuple(
+    c
+    for c in COLUMN_NAMES
+    if c not in ("order_id", "merchant_id", "origin_region", "destination_region")
 )
 
 
@@ -116,24 +106,9 @@ def order_events(orders: pd.DataFrame) -> OrderEvents:
     used = [c for c in EVENT_COLUMNS if c in orders.columns]  # ids and regions are never copied
     orders = orders[used].take(by_merchant).reset_index(drop=True)
     codes = codes[by_merchant]
-    h = {
-        c: _hours(orders, c)
-        for c in (
-            "created_at",
-            "paid_at",
-            "accepted_at",
-            "packed_at",
-            "shipped_at",
-            "delivered_at",
-            "ship_by",
-            "deliver_by",
-        )
-    }
+    h = {c: _hours(orders, c) for c in (*STAGE_TIMESTAMPS, "ship_by", "deliver_by")}
     paid = np.where(np.isnan(h["paid_at"]), h["created_at"], h["paid_at"])
-    stages = {
-        k: h[k]
-        for k in ("created_at", "paid_at", "accepted_at", "packed_at", "shipped_at", "delivered_at")
-    }
+    stages = {k: h[k] for k in STAGE_TIMESTAMPS}
     status = orders["status"].astype(str).to_numpy()
     cancelled_by = orders["cancelled_by"].astype(str).to_numpy()
     status_hours = _status_hours(orders, stages)

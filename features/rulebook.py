@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from features.catalogue import FULFILMENT_STAGES, load_catalogue
+from features.catalogue import FULFILMENT_STAGES, load_catalogue, read_declaration
 
 TIERS = ("Excellent", "Good", "Needs attention", "Poor")
 INSUFFICIENT = "Insufficient data"
@@ -53,11 +51,7 @@ class Rulebook:
 
 def load_rulebook(path: Path | None = None) -> Rulebook:
     """The packaged rulebook by default; a user's YAML of the same shape otherwise."""
-    if path is None:
-        text = resources.files("features").joinpath("rulebook.yaml").read_text()
-    else:
-        text = Path(path).read_text()
-    raw = yaml.safe_load(text)
+    raw = read_declaration("rulebook.yaml", path)
     try:
         metrics = tuple(
             Metric(

@@ -119,7 +119,9 @@ def test_overrides_are_validated() -> None:
 
 
 def test_weights_must_sum_to_one(tmp_path) -> None:
-    text = (load_rulebook.__globals__["resources"].files("features") / "rulebook.yaml").read_text()
+    from importlib import resources
+
+    text = (resources.files("features") / "rulebook.yaml").read_text()
     broken = tmp_path / "rules.yaml"
     broken.write_text(text.replace("weight: 0.25", "weight: 0.35"))
     with pytest.raises(RulebookError, match="sum to 1"):
