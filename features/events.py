@@ -42,10 +42,18 @@ def _hours(orders: pd.DataFrame, column: str) -> np.ndarray:
     """Hours since the epoch as float; NaN for a missing timestamp or a missing column."""
     if column not in orders:
         return np.full(len(orders), np.nan)
-    ts = pd.to_datetime(orders[column], utc=True)
-    ns = ts.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view("i8").astype(float)
+    ts = pd.to_datetime(orders[column], utc=True).astype("datetime64[ns, UTC]")
+    ns = ts.array.asi8.astype(float)
     ns[ts.isna().to_numpy()] = np.nan
     return ns / NS_PER_HOUR
+
+
+def _text(orders: pd.DataFrame, column: str) -> np.ndarray:
+    """A categorical or text column as a NumPy string array, through its few categories only."""
+    values = orders[column].astype("category")
+    labels = np.asarray(values.cat.categories.astype(str), dtype=object)
+    codes = values.cat.codes.to_numpy()
+    return np.where(codes >= 0, labels[np.maximum(codes, 0)], "")
 
 
 def _day(hours: np.ndarray) -> np.ndarray:
@@ -109,8 +117,8 @@ def order_events(orders: pd.DataFrame) -> OrderEvents:
     h = {c: _hours(orders, c) for c in (*STAGE_TIMESTAMPS, "ship_by", "deliver_by")}
     paid = np.where(np.isnan(h["paid_at"]), h["created_at"], h["paid_at"])
     stages = {k: h[k] for k in STAGE_TIMESTAMPS}
-    status = orders["status"].astype(str).to_numpy()
-    cancelled_by = orders["cancelled_by"].astype(str).to_numpy()
+    status = _text(orders, "status")
+    cancelled_by = _text(orders, "cancelled_by")
     status_hours = _status_hours(orders, stages)
     rating = _numeric(orders, "logistics_rating")
     complaint = _flag(orders, "logistics_complaint")
@@ -139,7 +147,7 @@ def order_events(orders: pd.DataFrame) -> OrderEvents:
     }
     value = {
         "paid_hours": paid,
-        "livestream": (orders["channel"].astype(str).to_numpy() == "livestream").astype(float),
+        "livestream": (_text(orders, "channel") == "livestream").astype(float),
         "accept_delay_hours": h["accepted_at"] - paid,
         "pick_pack_hours": h["packed_at"] - paid,
         "surge": surge_flags(codes, paid).astype(float),
