@@ -110,46 +110,78 @@ def generate(
 @app.command("score-window")
 def score_window(
     orders: Annotated[Path, typer.Option(help="Order table (.csv/.parquet/folder).")],
-    end: Annotated[str, typer.Option(help="Window end date (exclusive), e.g. 2026-08-01.")],
+    end: Annotated[str, typer.Option(help="Window end date (exclusive, UTC), e.g. 2026-08-01.")],
     window_days: Annotated[
-        int | None, typer.Option(help="Window length; default: the rulebook's.")
+        int | None, typer.Option(min=1, help="Window length in days; default: the rulebook's.")
     ] = None,
     rules: Annotated[
-        Path | None, typer.Option(help="A rulebook YAML to use instead of the packaged one.")
+        Path | None,
+        typer.Option(help="A rulebook YAML laid over the packaged one (any subset of its fields)."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Output table; default les_<end>.parquet beside the orders.")
+        Path | None,
+        typer.Option(help="Output .parquet or .csv; default les_<end>.parquet beside the orders."),
     ] = None,
 ) -> None:
-    """Score every merchant's LES and tier over one window, by the rulebook."""
-    from features.io import write_table
+    """Score every merchant's LES and tier over one window [end - window, end), by the rulebook."""
+    from features.io import TableReadError, write_table
     from features.rulebook import RulebookError, compute_les, load_rulebook
 
     try:
         rulebook = load_rulebook(rules)
-        end_at = pd.Timestamp(end, tz="UTC")
+        end_at = pd.Timestamp(end)
         start_at = end_at - pd.Timedelta(days=window_days or rulebook.window_days)
         table = compute_les(_read_valid_orders(orders), start_at, end_at, rulebook)
-    except (RulebookError, ValueError) as exc:
+        target = write_table(table, out or orders.with_name(f"les_{end_at:%Y-%m-%d}.parquet"))
+    except (RulebookError, TableReadError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    target = out or Path(orders).with_name(f"les_{end_at:%Y-%m-%d}.parquet")
-    write_table(table, target)
     preview = Table(title=f"LES over {start_at:%Y-%m-%d}..{end_at:%Y-%m-%d} (first 10)")
     for column in ("merchant_id", "orders_in_window", "les_score", "les_tier"):
-        preview.add_column(column)
-    for row in table.head(10).itertuples():
-        preview.add_row(
-            row.merchant_id,
-            f"{row.orders_in_window:,.0f}",
-            "-" if pd.isna(row.les_score) else f"{row.les_score:.2f}",
-            row.les_tier,
+        preview.add_column(
+            column, justify="right" if column.startswith(("orders", "les_s")) else "left"
         )
+    for row in table.head(10).itertuples():
+        score = "-" if pd.isna(row.les_score) else f"{row.les_score:.2f}"
+        preview.add_row(str(row.merchant_id), f"{row.orders_in_window:,.0f}", score, row.les_tier)
     console.print(preview)
-    console.print(
-        _counts_table("Tier distribution", table["les_tier"].value_counts().to_dict(), "tier")
-    )
+    tiers = table["les_tier"].value_counts().to_dict()
+    console.print(_counts_table("Tier distribution", tiers, "tier"))
     console.print(f"{len(table):,} merchants -> {target}")
+
+
+@app.command("rulebook")
+def rulebook_command(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print docs/rulebook.md instead of a table.")
+    ] = False,
+    rules: Annotated[
+        Path | None, typer.Option(help="A rulebook YAML laid over the packaged one.")
+    ] = None,
+) -> None:
+    """The LES rulebook: metrics, stages, weights, bands, tier cut-offs and their precedents."""
+    from features.rulebook import RulebookError, load_rulebook, rulebook_markdown
+
+    try:
+        rulebook = load_rulebook(rules)
+    except RulebookError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if markdown:
+        typer.echo(rulebook_markdown(rulebook), nl=False)
+        return
+    table = Table(title=f"LES rulebook v{rulebook.version}: last {rulebook.window_days} days")
+    for column in ("metric", "stage", "weight", "bands (value -> points)"):
+        table.add_column(column, no_wrap=column == "metric", overflow="fold")
+    for m in rulebook.metrics:
+        bands = "; ".join(f"{v:g}->{p:g}" for v, p in m.bands)
+        table.add_row(m.feature, m.stage, f"{m.weight:g}", bands)
+    console.print(table)
+    cut_offs = ", ".join(f"{tier} >= {score:g}" for tier, score in rulebook.tiers.items())
+    console.print(
+        f"tiers: {cut_offs}; below {rulebook.min_orders} orders: Insufficient data; a metric "
+        f"with < {rulebook.min_metric_denominator} observations is left out"
+    )
 
 
 @app.command("features")

@@ -1,195 +1,586 @@
-"""The LES rulebook: hand-computed points and scores, tiers, minimums and monotonicity."""
+"""The LES rulebook: hand-computed points and scores, tiers, minimums, overrides, validation,
+monotonicity, one window end to end and the CLI."""
 
 from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from features.catalogue import load_catalogue
 from features.rulebook import (
     INSUFFICIENT,
+    TIER_CODES,
+    TIERS,
+    MetricFrameError,
     RulebookError,
+    check_rulebook,
     compute_les,
     load_rulebook,
     metric_points,
+    rulebook_markdown,
     score_les,
     tier_from_score,
 )
 
 RULES = load_rulebook()
-BETTER_HIGHER = {m.feature: m.bands[-1][1] > m.bands[0][1] for m in RULES.metrics}
+METRICS = {m.feature: m for m in RULES.metrics}
+HIGHER_IS_BETTER = {
+    m.feature: load_catalogue().feature(m.feature).direction == "higher" for m in RULES.metrics
+}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "rulebook.md"
+PACKAGED = (resources.files("features") / "rulebook.yaml").read_text()
+START = pd.Timestamp("2026-03-01", tz="UTC")
+END = START + pd.Timedelta(days=30)
 
 
 def frame(**values: float) -> pd.DataFrame:
-    """One merchant with every metric at its best unless given, and plenty of orders."""
-    row = {m.feature: (1.0 if BETTER_HIGHER[m.feature] else 0.0) for m in RULES.metrics}
-    row |= {
-        "orders_in_window": 100,
-        "shipped_orders_in_window": 100,
-        "delivered_orders_in_window": 100,
-        "accepted_orders_in_window": 100,
-    }
-    row |= values
-    return pd.DataFrame([row])
+    """One merchant with every metric at its best unless given, and 100 of every count."""
+    row: dict[str, float] = {f: (1.0 if HIGHER_IS_BETTER[f] else 0.0) for f in METRICS}
+    counts = ("orders", "accepted_orders", "shipped_orders", "delivered_orders")
+    row |= {f"{name}_in_window": 100 for name in counts}
+    return pd.DataFrame([row | values])
 
 
+def score(rules=RULES, **values: float) -> pd.Series:
+    return score_les(frame(**values), rules).iloc[0]
+
+
+# --- points per metric: at a band point, between two, outside the bands ------------------------
 @pytest.mark.parametrize(
-    ("value", "points"),
+    ("feature", "value", "points"),
     [
-        (0.0, 5.0),
-        (0.02, 4.5),
-        (0.03, 4.0 - 1.5 * (0.03 - 0.04) / (0.10 - 0.04) * -1 - 0.0),
-        (0.04, 4.0),
-        (0.07, 3.25),
-        (0.50, 0.0),
-        (0.9, 0.0),
+        ("seller_fault_cancellation_rate", 0.025, 4.0),
+        ("seller_fault_cancellation_rate", 0.0175, 4.25),  # halfway 0.01 (4.5) .. 0.025 (4.0)
+        ("seller_fault_cancellation_rate", 0.5, 0.0),
+        ("seller_fault_cancellation_rate", -0.1, 5.0),
+        ("late_dispatch_rate", 0.10, 2.5),
+        ("late_dispatch_rate", 0.07, 3.25),  # halfway 0.04 (4.0) .. 0.10 (2.5)
+        ("late_dispatch_rate", 0.9, 0.0),
+        ("pickup_within_48h_rate", 0.95, 4.0),
+        ("pickup_within_48h_rate", 0.90, 3.25),  # halfway 0.85 (2.5) .. 0.95 (4.0)
+        ("pickup_within_48h_rate", 0.3, 0.0),
+        ("valid_tracking_rate", 0.80, 1.0),
+        ("valid_tracking_rate", 0.97, 4.5),  # halfway 0.95 (4.0) .. 0.99 (5.0)
+        ("valid_tracking_rate", 0.2, 0.0),
+        ("route_on_time_transit_rate", 0.65, 1.0),
+        ("route_on_time_transit_rate", 0.85, 3.25),  # halfway 0.80 (2.5) .. 0.90 (4.0)
+        ("route_on_time_transit_rate", 1.0, 5.0),
+        ("on_time_delivery_rate", 0.90, 3.0),
+        ("on_time_delivery_rate", 0.70, 0.75),  # halfway 0.60 (0) .. 0.80 (1.5)
+        ("on_time_delivery_rate", 0.99, 5.0),
+        ("logistics_negative_review_rate", 0.05, 2.5),
+        ("logistics_negative_review_rate", 0.01, 4.5),  # halfway 0 (5.0) .. 0.02 (4.0)
+        ("logistics_negative_review_rate", 0.3, 0.0),
     ],
 )
-def test_late_dispatch_points_interpolate_between_bands(value: float, points: float) -> None:
-    bands = next(m.bands for m in RULES.metrics if m.feature == "late_dispatch_rate")
-    expected = float(np.interp(value, [b[0] for b in bands], [b[1] for b in bands]))
-    got = metric_points(pd.Series([value]), bands).iloc[0]
-    assert got == pytest.approx(expected)
-    if value in (0.0, 0.02, 0.04, 0.07, 0.50, 0.9):
-        assert got == pytest.approx(points)
+def test_points_per_metric_by_hand(feature: str, value: float, points: float) -> None:
+    got = metric_points(pd.Series([value], name=feature), METRICS[feature].bands).iloc[0]
+    assert got == pytest.approx(points, abs=1e-12)
 
 
-def test_nan_metric_stays_nan() -> None:
-    assert np.isnan(metric_points(pd.Series([np.nan]), RULES.metrics[0].bands).iloc[0])
+def test_points_are_flat_outside_the_bands_and_nan_stays_nan() -> None:
+    bands = ((0.2, 1.0), (0.6, 3.0))
+    values = pd.Series([-5.0, 0.2, 0.4, 0.6, 9.0, np.nan], index=list("abcdef"))
+    got = metric_points(values, bands)
+    assert got.index.tolist() == list("abcdef")
+    assert got.iloc[:5].tolist() == pytest.approx([1.0, 1.0, 2.0, 3.0, 3.0])
+    assert np.isnan(got["f"])
 
 
+def test_non_numeric_metric_values_name_the_column() -> None:
+    with pytest.raises(MetricFrameError, match="late_dispatch_rate"):
+        score_les(frame(late_dispatch_rate="fast"), RULES)
+    with pytest.raises(MetricFrameError, match="orders_in_window"):
+        score_les(frame().drop(columns="orders_in_window"), RULES)
+
+
+# --- the weighted score ---------------------------------------------------------------------
 def test_perfect_merchant_scores_five_and_is_excellent() -> None:
-    scored = score_les(frame(), RULES).iloc[0]
-    assert scored["les_score"] == pytest.approx(5.0)
-    assert scored["les_tier"] == "Excellent"
+    row = score()
+    assert row["les_score"] == 5.0 and row["les_tier"] == "Excellent"
 
 
-def test_hand_computed_weighted_score() -> None:
-    # late dispatch 10% -> 2.5 points (weight .25); on-time 90% -> 3.0 points (weight .15)
-    scored = score_les(frame(late_dispatch_rate=0.10, on_time_delivery_rate=0.90), RULES).iloc[0]
-    expected = 5.0 - 0.25 * (5.0 - 2.5) - 0.15 * (5.0 - 3.0)
-    assert scored["les_score"] == pytest.approx(expected)
-    assert scored["late_dispatch_rate_points"] == pytest.approx(2.5)
+def test_hand_computed_weighted_score_and_columns() -> None:
+    scored = score_les(frame(late_dispatch_rate=0.10, on_time_delivery_rate=0.90), RULES)
+    # late dispatch 10% -> 2.5 points (weight .25); on time 90% -> 3.0 (weight .15); rest 5.0
+    assert scored.loc[0, "les_score"] == pytest.approx(0.6 * 5 + 0.25 * 2.5 + 0.15 * 3.0)
+    assert scored.loc[0, "les_tier"] == "Excellent"  # 4.075
+    pairs = [c for f in METRICS for c in (f, f"{f}_points")]
+    assert scored.columns.tolist() == [*pairs, "les_score", "les_tier"]
 
 
-def test_missing_metric_renormalises_weights() -> None:
-    scored = score_les(frame(late_dispatch_rate=np.nan, on_time_delivery_rate=0.90), RULES).iloc[0]
-    assert scored["les_score"] == pytest.approx(5.0 - 0.15 * 2.0 / 0.75)
+def test_output_keeps_the_input_index() -> None:
+    rows = pd.concat([frame(), frame(late_dispatch_rate=0.5)]).set_axis([10, 20])
+    scored = score_les(rows, RULES)
+    assert scored.index.tolist() == [10, 20]
+    assert scored.loc[20, "les_score"] == pytest.approx(5 - 0.25 * 5)
 
 
-def test_metric_below_denominator_floor_is_left_out() -> None:
-    scored = score_les(frame(on_time_delivery_rate=0.5, delivered_orders_in_window=3), RULES)
-    assert np.isnan(scored.loc[0, "on_time_delivery_rate_points"])
-    assert scored.loc[0, "les_tier"] == "Excellent"
+def test_missing_metric_renormalises_the_weights() -> None:
+    expected = (0.6 * 5 + 0.15 * 3.0) / 0.75  # late dispatch (weight .25) left out
+    nan_value = score(late_dispatch_rate=np.nan, on_time_delivery_rate=0.90)
+    assert nan_value["les_score"] == pytest.approx(expected)
+    assert np.isnan(nan_value["late_dispatch_rate_points"])
+    absent = score_les(frame(on_time_delivery_rate=0.90).drop(columns="late_dispatch_rate"), RULES)
+    assert absent.loc[0, "les_score"] == pytest.approx(expected)
+
+
+def test_metric_below_its_denominator_minimum_is_left_out() -> None:
+    floor = RULES.min_metric_denominator
+    below = score(on_time_delivery_rate=0.70, delivered_orders_in_window=floor - 1)
+    # on-time, route on-time and negative reviews share the delivered denominator: all left out
+    assert np.isnan(below["on_time_delivery_rate_points"])
+    assert below["on_time_delivery_rate"] == 0.70  # the value is still reported
+    assert below["les_score"] == 5.0
+    at_floor = score(on_time_delivery_rate=0.70, delivered_orders_in_window=floor)
+    assert at_floor["les_score"] == pytest.approx(5 - 0.15 * (5 - 0.75))
+    unknown = score(on_time_delivery_rate=0.70, delivered_orders_in_window=np.nan)
+    assert np.isnan(unknown["on_time_delivery_rate_points"])
+    no_column = score_les(
+        frame(on_time_delivery_rate=0.70).drop(columns="delivered_orders_in_window"), RULES
+    )
+    assert no_column.loc[0, "les_score"] == pytest.approx(at_floor["les_score"])
 
 
 def test_too_few_orders_is_insufficient_data() -> None:
-    scored = score_les(frame(orders_in_window=RULES.min_orders - 1), RULES).iloc[0]
-    assert scored["les_tier"] == INSUFFICIENT and np.isnan(scored["les_score"])
-    assert (
-        score_les(frame(orders_in_window=RULES.min_orders), RULES).iloc[0]["les_tier"]
-        != INSUFFICIENT
+    below = score(orders_in_window=RULES.min_orders - 1)
+    assert below["les_tier"] == INSUFFICIENT and np.isnan(below["les_score"])
+    assert below["late_dispatch_rate_points"] == 5.0  # points are still shown
+    assert score(orders_in_window=RULES.min_orders)["les_tier"] == "Excellent"
+    assert score(orders_in_window=np.nan)["les_tier"] == INSUFFICIENT
+
+
+def test_no_metric_present_is_insufficient_data() -> None:
+    none = score(**dict.fromkeys(METRICS, np.nan))
+    assert none["les_tier"] == INSUFFICIENT and np.isnan(none["les_score"])
+    # every metric gated out: only the cancellation rate has enough observations, and it is unknown
+    gated = score(
+        seller_fault_cancellation_rate=np.nan,
+        shipped_orders_in_window=0,
+        delivered_orders_in_window=RULES.min_metric_denominator - 1,
     )
+    assert gated["les_tier"] == INSUFFICIENT and np.isnan(gated["les_score"])
 
 
+# --- tiers -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("score", "tier"),
+    ("les", "tier"),
     [
+        (5.0, "Excellent"),
         (4.0, "Excellent"),
-        (3.999, "Good"),
+        (4.0 - 1e-12, "Excellent"),  # float noise of a weighted mean reaches the cut-off
+        (4.0 - 1e-6, "Good"),
         (3.0, "Good"),
+        (2.999, "Needs attention"),
         (2.0, "Needs attention"),
         (1.999, "Poor"),
         (0.0, "Poor"),
+        (-0.3, "Poor"),  # a regressed score below the scale
+        (math.inf, "Excellent"),
         (np.nan, INSUFFICIENT),
     ],
 )
-def test_tier_boundaries(score: float, tier: str) -> None:
-    assert tier_from_score(pd.Series([score]), RULES).iloc[0] == tier
+def test_tier_boundaries(les: float, tier: str) -> None:
+    assert tier_from_score(pd.Series([les]), RULES).iloc[0] == tier
 
 
-def test_overrides_are_validated() -> None:
-    assert RULES.with_overrides(min_orders=5).min_orders == 5
-    with pytest.raises(RulebookError, match="descend"):
-        RULES.with_overrides(
-            tiers={"Excellent": 2.0, "Good": 3.0, "Needs attention": 1.0, "Poor": 0.0}
-        )
+def test_scores_exactly_at_a_cut_off_through_the_weighted_mean() -> None:
+    # every metric at a value worth exactly 4.0 points, then exactly 3.0 points (by the bands)
+    at_four = {f: next(v for v, p in m.bands if p == 4.0) for f, m in METRICS.items()}
+    assert score(**at_four)["les_tier"] == "Excellent"
+    at_three = {
+        "seller_fault_cancellation_rate": 0.025 + 0.025 / 1.5,
+        "late_dispatch_rate": 0.08,
+        "pickup_within_48h_rate": 0.85 + 0.1 / 3,
+        "valid_tracking_rate": 0.9 + 0.05 / 3,
+        "route_on_time_transit_rate": 0.8 + 0.1 / 3,
+        "on_time_delivery_rate": 0.90,
+        "logistics_negative_review_rate": 0.04,
+    }
+    row = score(**at_three)
+    assert row["les_score"] == pytest.approx(3.0) and row["les_tier"] == "Good"
 
 
-def test_weights_must_sum_to_one(tmp_path) -> None:
-    from importlib import resources
+def test_tier_codes_order_the_tiers() -> None:
+    assert sorted(TIER_CODES, key=TIER_CODES.get, reverse=True) == list(TIERS)
+    assert INSUFFICIENT not in TIER_CODES
 
-    text = (resources.files("features") / "rulebook.yaml").read_text()
-    broken = tmp_path / "rules.yaml"
-    broken.write_text(text.replace("weight: 0.25", "weight: 0.35"))
+
+# --- overrides ----------------------------------------------------------------------------
+def test_overrides_from_code_replace_by_name_and_keep_the_original() -> None:
+    rules = RULES.with_overrides(
+        window_days=14,
+        min_orders=5,
+        min_metric_denominator=3,
+        tiers={"Excellent": 4.5},
+        weights={"late_dispatch_rate": 0.15, "valid_tracking_rate": 0.20},
+        bands={"late_dispatch_rate": [[0.0, 5.0], [0.2, 0.0]]},
+    )
+    assert (rules.window_days, rules.min_orders, rules.min_metric_denominator) == (14, 5, 3)
+    assert rules.tiers == {"Excellent": 4.5, "Good": 3.0, "Needs attention": 2.0, "Poor": 0.0}
+    assert RULES.window_days == 30 and RULES.tiers["Excellent"] == 4.0
+    row = score(rules, late_dispatch_rate=0.1, orders_in_window=5)
+    assert row["late_dispatch_rate_points"] == pytest.approx(2.5)  # halfway 0 .. 0.2 of new bands
+    assert row["les_score"] == pytest.approx(5 - 0.15 * 2.5)  # 4.625
+    assert row["les_tier"] == "Excellent"
+    assert score(rules, late_dispatch_rate=0.2)["les_tier"] == "Good"  # 4.25 < 4.5
+
+
+def test_dataclasses_replace_is_checked_by_check_rulebook() -> None:
+    rules = dataclasses.replace(RULES, min_orders=1)
+    check_rulebook(rules)
+    broken = dataclasses.replace(RULES, metrics=RULES.metrics[:-1])
     with pytest.raises(RulebookError, match="sum to 1"):
-        load_rulebook(broken)
+        check_rulebook(broken)
 
 
-metric_values = st.fixed_dictionaries({m.feature: st.floats(0, 1) for m in RULES.metrics})
-
-
-@given(
-    values=metric_values,
-    which=st.sampled_from([m.feature for m in RULES.metrics]),
-    step=st.floats(0, 1),
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"weights": {"late_dispatch_rate": 0.35}}, "must sum to 1"),
+        ({"weights": {"lost_parcel_rate": 0.1}}, "lost_parcel_rate"),
+        ({"bands": {"late_dispatch_rate": [0.1, 0.2]}}, "bands.late_dispatch_rate"),
+        ({"tiers": {"Excellent": "high"}}, "tiers.Excellent"),
+        ({"tiers": {"Superb": 4.8}}, "tiers must name exactly"),
+        ({"min_orders": -1}, "min_orders"),
+        ({"window_days": 7.5}, "window_days must be a finite whole number"),
+    ],
 )
+def test_bad_overrides_from_code_name_the_field(overrides: dict, message: str) -> None:
+    with pytest.raises(RulebookError, match=message):
+        RULES.with_overrides(**overrides)
+
+
+def test_user_yaml_is_laid_over_the_packaged_rulebook(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "window_days: 28\nmin_orders: 50\ntiers: {Excellent: 4.5}\n"
+        "weights: {late_dispatch_rate: 0.20, on_time_delivery_rate: 0.20}\n"
+        "bands: {valid_tracking_rate: [[0.9, 0.0], [1.0, 5.0]]}\n"
+    )
+    rules = load_rulebook(path)
+    assert (rules.window_days, rules.min_orders, rules.tiers["Excellent"]) == (28, 50, 4.5)
+    assert {m.feature: m.weight for m in rules.metrics}["on_time_delivery_rate"] == 0.20
+    assert dict((m.feature, m.bands) for m in rules.metrics)["valid_tracking_rate"] == (
+        (0.9, 0.0),
+        (1.0, 5.0),
+    )
+    assert rules.metrics[0] == RULES.metrics[0]  # untouched metrics stay as packaged
+    (tmp_path / "empty.yaml").write_text("")
+    assert load_rulebook(tmp_path / "empty.yaml") == RULES
+
+
+def test_full_rulebook_files_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "packaged.yaml").write_text(PACKAGED)
+    assert load_rulebook(tmp_path / "packaged.yaml") == RULES
+    # the training pipeline logs dataclasses.asdict(rules) as YAML: it must load back the same
+    plain = json.loads(json.dumps(dataclasses.asdict(RULES)))
+    (tmp_path / "logged.yaml").write_text(yaml.safe_dump(plain, allow_unicode=True))
+    assert load_rulebook(tmp_path / "logged.yaml") == RULES
+
+
+# --- validation -------------------------------------------------------------------------------
+def _edited(old: str, new: str) -> str:
+    assert old in PACKAGED, old
+    return PACKAGED.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_edited("weight: 0.25", "weight: 0.35"), "weights must sum to 1, got 1.1"),
+        (_edited("weight: 0.25", "weight: -0.25"), "'late_dispatch_rate': weight must be > 0"),
+        (_edited("weight: 0.25", "weight: lots"), r"\(late_dispatch_rate\).weight must be a"),
+        (_edited("stage: pick_pack", "stage: demand_context"), "stage 'demand_context'"),
+        (
+            _edited("stage: pick_pack", "stage: order_receipt"),
+            "must be the catalogue's 'pick_pack'",
+        ),
+        (_edited("    stage: pick_pack\n", ""), r"lacks field\(s\) \['stage'\]"),
+        (_edited("feature: late_dispatch_rate", "feature: late_dispatch_pct"), "not a feature"),
+        (_edited("feature: valid_tracking_rate", "feature: late_dispatch_rate"), "distinct"),
+        (_edited("[[0.0, 5.0], [0.02, 4.5]", "[[0.03, 5.0], [0.02, 4.5]"), "strictly increasing"),
+        (_edited("[[0.0, 5.0], [0.02, 4.5]", "[[0.0, 6.0], [0.02, 4.5]"), "lie in 0..5"),
+        (_edited("[[0.0, 5.0], [0.02, 4.5]", "[[0.0, 4.0], [0.02, 4.5]"), r"better side \(lower\)"),
+        (_edited("[[0.0, 5.0], [0.02, 4.5]", "[[0.0, 5.0], [0.02]"), "value, points] pairs"),
+        (_edited("Good: 3.0", "Good: 4.5"), "strictly descend"),
+        (_edited("Poor: 0.0", "Poor: 0.5"), "tiers.Poor must be 0"),
+        (_edited("Needs attention: 2.0", "Needs work: 2.0"), "tiers must name exactly"),
+        (_edited("window_days: 30", "window_days: 0"), "window_days must be >= 1"),
+        (_edited("window_days: 30", "window_days: 30.5"), "window_days must be a finite whole"),
+        (_edited("min_orders: 30", "min_orders: -3"), "min_orders"),
+        (_edited("min_orders: 30", "min_order: 30"), r"unknown field\(s\) \['min_order'\]"),
+        (
+            _edited("    stage: pick_pack\n", "    stage: pick_pack\n    denominator: x\n"),
+            "denominator must be the catalogue's 'shipped_orders_in_window'",
+        ),
+        (
+            _edited("feature: valid_tracking_rate", "feature: carrier_concentration_hhi"),
+            r"better side \(neutral\)",
+        ),
+        ("- a list\n", "must be a mapping"),
+        ("tiers: [\n", "rulebook file"),
+    ],
+)
+def test_broken_rulebook_files_name_the_file_and_field(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    with pytest.raises(RulebookError, match=message) as info:
+        load_rulebook(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_rulebook_file_is_a_rulebook_error(tmp_path: Path) -> None:
+    with pytest.raises(RulebookError, match="nope.yaml"):
+        load_rulebook(tmp_path / "nope.yaml")
+
+
+# --- properties -------------------------------------------------------------------------------
+def _reference_score(row: dict, rules=RULES) -> float:
+    """A naive per-row rulebook: explicit segment search instead of np.interp."""
+    total = weight = 0.0
+    for m in rules.metrics:
+        value, count = row.get(m.feature, np.nan), row.get(m.denominator, np.inf)
+        if np.isnan(value) or not count >= rules.min_metric_denominator:
+            continue
+        (x0, y0), yn = m.bands[0], m.bands[-1][1]
+        points = y0 if value <= x0 else yn
+        for (a, pa), (b, pb) in zip(m.bands, m.bands[1:], strict=False):
+            if a < value <= b:
+                points = pa + (pb - pa) * (value - a) / (b - a)
+        total, weight = total + m.weight * points, weight + m.weight
+    return total / weight if weight > 0 and row["orders_in_window"] >= rules.min_orders else np.nan
+
+
+maybe_rate = st.one_of(st.floats(-0.2, 1.2), st.just(np.nan))
+metric_values = st.fixed_dictionaries({f: maybe_rate for f in METRICS})
+counts = st.fixed_dictionaries(
+    {
+        c: st.integers(0, 60)
+        for c in ("orders_in_window", "shipped_orders_in_window", "delivered_orders_in_window")
+    }
+)
+
+
+@given(values=metric_values, n=counts)
+@settings(max_examples=150, deadline=None)
+def test_vectorised_score_matches_a_naive_reference(values: dict, n: dict) -> None:
+    row = score(**values, **n)
+    expected = _reference_score(frame(**values, **n).iloc[0].to_dict())
+    assert row["les_score"] == pytest.approx(expected, nan_ok=True, abs=1e-12)
+
+
+@given(values=metric_values, n=counts, which=st.sampled_from(list(METRICS)), step=st.floats(0, 1))
 @settings(max_examples=200, deadline=None)
-def test_improving_one_metric_never_lowers_the_score(values, which, step) -> None:
-    before = score_les(frame(**values), RULES).iloc[0]["les_score"]
-    better = values[which] + step if BETTER_HIGHER[which] else values[which] - step
-    after = score_les(frame(**{**values, which: float(np.clip(better, 0, 1))}), RULES)
-    assert after.iloc[0]["les_score"] >= before - 1e-12
-    assert 0.0 <= after.iloc[0]["les_score"] <= 5.0
+def test_improving_one_metric_never_lowers_the_score(values, n, which, step) -> None:
+    base = values[which] if not np.isnan(values[which]) else 0.5
+    better = base + step if HIGHER_IS_BETTER[which] else base - step
+    before = score(**{**values, which: base}, **n)["les_score"]
+    after = score(**{**values, which: better}, **n)["les_score"]
+    assert np.isnan(before) == np.isnan(after)
+    if not np.isnan(after):
+        assert after >= before - 1e-12
+        assert 0.0 <= after <= 5.0
 
 
-@given(scores=st.lists(st.floats(0, 5), min_size=2, max_size=20))
-def test_tier_is_monotone_in_score(scores) -> None:
-    order = {"Poor": 0, "Needs attention": 1, "Good": 2, "Excellent": 3}
-    s = pd.Series(sorted(scores))
-    codes = tier_from_score(s, RULES).map(order).to_numpy()
+@given(scores=st.lists(st.one_of(st.floats(-1, 6), st.just(np.nan)), min_size=2, max_size=30))
+def test_tier_is_monotone_in_score(scores: list[float]) -> None:
+    s = pd.Series(scores).sort_values(na_position="first")
+    tiers = tier_from_score(s, RULES)
+    assert (tiers[s.isna()] == INSUFFICIENT).all()
+    codes = tiers[s.notna()].map(TIER_CODES).to_numpy()
     assert (np.diff(codes) >= 0).all()
 
 
-def test_compute_les_on_a_tiny_hand_made_window() -> None:
-    start = pd.Timestamp("2026-03-01", tz="UTC")
-    n = 40
-    paid = start + pd.to_timedelta(np.arange(n) * 12, unit="h")
-    orders = pd.DataFrame(
+# --- one window end to end ---------------------------------------------------------------------
+def hand_made_orders() -> pd.DataFrame:
+    """m1: 40 orders paid every 12 h from START, 4 shipped late (60 h; ship-by 48 h), 30
+    delivered (4 of them after deliver-by), 3 rated 1, one invalid tracking number, plus 2
+    seller cancellations: 42 orders. m2: 12 clean orders. m3 and one m1 order lie outside."""
+    h = lambda hours: pd.to_timedelta(hours, unit="h")  # noqa: E731
+    i = np.arange(40)
+    paid = START + h(i * 12)
+    shipped = paid + h(np.where(i < 4, 60, 20))
+    m1 = pd.DataFrame(
         {
-            "order_id": [f"o{i}" for i in range(n)],
+            "order_id": [f"a{k}" for k in i],
             "merchant_id": "m1",
-            "channel": "storefront",
+            "channel": "livestream",
             "created_at": paid,
             "paid_at": paid,
-            "shipped_at": paid + pd.to_timedelta(np.where(np.arange(n) < 4, 60, 20), unit="h"),
-            "ship_by": paid + pd.Timedelta(hours=48),
+            "shipped_at": shipped,
+            "delivered_at": (shipped + h(72)).where(i < 30),
+            "ship_by": paid + h(48),
+            "deliver_by": paid + h(120),
+            "status": np.where(i < 30, "delivered", "in_transit"),
+            "cancelled_by": "none",
+            "tracking_valid": i != 39,
+            "logistics_rating": pd.Series(np.where(i < 3, 1, 5), dtype="Int8").where(i < 30),
+        }
+    )
+    cancelled = START + h([100, 200])
+    cancels = pd.DataFrame(
+        {
+            "order_id": ["c1", "c2"],
+            "merchant_id": "m1",
+            "channel": "storefront",
+            "created_at": cancelled,
+            "paid_at": cancelled,
+            "status": "cancelled",
+            "cancelled_by": "seller",
+            "status_at": cancelled + h(5),
+        }
+    )
+    j = np.arange(12)
+    paid2 = START + h(24 + j * 24)
+    m2 = pd.DataFrame(
+        {
+            "order_id": [f"b{k}" for k in j],
+            "merchant_id": "m2",
+            "channel": "storefront",
+            "created_at": paid2,
+            "paid_at": paid2,
+            "shipped_at": paid2 + h(30),
+            "ship_by": paid2 + h(48),
             "status": "in_transit",
             "cancelled_by": "none",
             "tracking_valid": True,
         }
     )
-    end = start + pd.Timedelta(days=30)
-    table = compute_les(orders, start, end, RULES)
-    row = table.iloc[0]
-    shipped_in = (orders["shipped_at"] < end).sum()
-    assert row["orders_in_window"] == n
-    assert row["late_dispatch_rate"] == pytest.approx(4 / shipped_in)
-    assert row["pickup_within_48h_rate"] == pytest.approx(1 - 4 / shipped_in)
-    assert row["valid_tracking_rate"] == 1.0
-    with pytest.raises(RulebookError, match="whole day"):
-        compute_les(orders, start + pd.Timedelta(hours=3), end, RULES)
+    before, after = START - pd.Timedelta(days=10), END + h(1)
+    outside = pd.DataFrame(
+        {
+            "order_id": ["x1", "x2"],
+            "merchant_id": ["m3", "m1"],
+            "channel": "storefront",
+            "created_at": [before, after],
+            "paid_at": [before, after],
+            "shipped_at": [before + h(20), after + h(60)],
+            "ship_by": [before + h(48), after + h(48)],
+            "status": "in_transit",
+            "cancelled_by": "none",
+            "tracking_valid": False,
+        }
+    )
+    return pd.concat([m1, cancels, m2, outside], ignore_index=True)
+
+
+M1_EXPECTED = {
+    "orders_in_window": 42,
+    "seller_fault_cancellation_rate": 2 / 42,
+    "seller_fault_cancellation_rate_points": 4 - 1.5 * (2 / 42 - 0.025) / 0.025,
+    "late_dispatch_rate": 4 / 40,
+    "late_dispatch_rate_points": 2.5,
+    "pickup_within_48h_rate": 36 / 40,
+    "pickup_within_48h_rate_points": 3.25,
+    "valid_tracking_rate": 39 / 40,
+    "valid_tracking_rate_points": 4 + (0.975 - 0.95) / 0.04,
+    "route_on_time_transit_rate": 1.0,  # transit 72 h fits deliver-by - ship-by = 72 h
+    "route_on_time_transit_rate_points": 5.0,
+    "on_time_delivery_rate": 26 / 30,
+    "on_time_delivery_rate_points": 2.5,
+    "logistics_negative_review_rate": 3 / 30,
+    "logistics_negative_review_rate_points": 1.0,
+}
+
+
+def test_compute_les_on_a_hand_made_window() -> None:
+    table = compute_les(hand_made_orders(), START, END, RULES)
+    assert table["merchant_id"].tolist() == ["m1", "m2"]
+    pairs = [c for f in METRICS for c in (f, f"{f}_points")]
+    head = ["merchant_id", "window_start", "window_end", "orders_in_window"]
+    assert table.columns.tolist() == [*head, *pairs, "les_score", "les_tier"]
+    m1, m2 = table.iloc[0], table.iloc[1]
+    assert (m1["window_start"], m1["window_end"]) == (START, END)
+    for column, expected in M1_EXPECTED.items():
+        assert m1[column] == pytest.approx(expected), column
+    points = {f: M1_EXPECTED[f"{f}_points"] for f in METRICS}
+    les = sum(m.weight * points[f] for f, m in METRICS.items())
+    assert m1["les_score"] == pytest.approx(les) and les == pytest.approx(2.9464285714)
+    assert m1["les_tier"] == "Needs attention"
+    assert m2["orders_in_window"] == 12 and m2["late_dispatch_rate_points"] == 5.0
+    assert m2["les_tier"] == INSUFFICIENT and np.isnan(m2["les_score"])
+
+
+def test_compute_les_without_orders_in_the_window_is_empty() -> None:
+    later = END + pd.Timedelta(days=365)
+    table = compute_les(hand_made_orders(), later - pd.Timedelta(days=30), later, RULES)
+    assert table.empty and "les_tier" in table.columns
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        (START + pd.Timedelta(hours=3), END, "window_start must be a whole day"),
+        (START, "2026-03-31 00:00+08:00", "window_end must be a whole day"),
+        (END, START, "must be after window_start"),
+        (START, "the end of March", "window_end must be a date"),
+        (None, END, "window_start must be a date"),
+    ],
+)
+def test_compute_les_refuses_windows_that_are_not_whole_utc_days(start, end, message) -> None:
+    with pytest.raises(RulebookError, match=message):
+        compute_les(hand_made_orders(), start, end, RULES)
+
+
+def test_naive_dates_are_read_as_utc() -> None:
+    table = compute_les(hand_made_orders(), "2026-03-01", "2026-03-31", RULES)
+    assert table.loc[0, "window_end"] == END
+
+
+# --- CLI and docs --------------------------------------------------------------------------
+def test_score_window_cli_writes_the_table_and_prints_the_tiers(tmp_path: Path) -> None:
+    from training.cli import app
+
+    orders = tmp_path / "orders.parquet"
+    hand_made_orders().to_parquet(orders)
+    runner = CliRunner()
+    result = runner.invoke(app, ["score-window", "--orders", str(orders), "--end", "2026-03-31"])
+    assert result.exit_code == 0, result.output
+    assert "Tier distribution" in result.output and "Needs attention" in result.output
+    written = pd.read_parquet(tmp_path / "les_2026-03-31.parquet")
+    assert written.loc[0, "les_score"] == pytest.approx(2.9464285714)
+    out = tmp_path / "scores.csv"
+    args = ["score-window", "--orders", str(orders), "--end", "2026-03-31", "--out", str(out)]
+    assert runner.invoke(app, [*args, "--window-days", "30"]).exit_code == 0
+    assert pd.read_csv(out)["les_tier"].tolist() == ["Needs attention", INSUFFICIENT]
+    bad_end = runner.invoke(
+        app, ["score-window", "--orders", str(orders), "--end", "2026-03-31T05:00"]
+    )
+    assert bad_end.exit_code == 2 and "whole day" in bad_end.output
+    assert runner.invoke(app, [*args, "--window-days", "0"]).exit_code == 2
+    (tmp_path / "bad.yaml").write_text("min_order: 3\n")
+    bad_rules = runner.invoke(app, [*args, "--rules", str(tmp_path / "bad.yaml")])
+    assert bad_rules.exit_code == 2 and "min_order" in bad_rules.output
+
+
+def test_rulebook_cli_prints_the_docs_and_the_table() -> None:
+    from training.cli import app
+
+    runner = CliRunner()
+    markdown = runner.invoke(app, ["rulebook", "--markdown"])
+    assert markdown.exit_code == 0 and markdown.output == rulebook_markdown(RULES)
+    table = runner.invoke(app, ["rulebook"])
+    assert table.exit_code == 0 and "late_dispatch_rate" in table.output
 
 
 def test_docs_rulebook_is_generated_from_the_rulebook() -> None:
-    from pathlib import Path
-
-    from features.rulebook import rulebook_markdown
-
-    docs = Path(__file__).resolve().parents[2] / "docs" / "rulebook.md"
-    assert docs.read_text() == rulebook_markdown(RULES), (
-        "docs/rulebook.md is stale: regenerate it with features.rulebook.rulebook_markdown"
+    assert DOCS.read_text() == rulebook_markdown(RULES), (
+        "docs/rulebook.md is stale: regenerate it with `les rulebook --markdown > docs/rulebook.md`"
     )
-    assert all(m.source for m in RULES.metrics)
+    text = DOCS.read_text()
+    for m in RULES.metrics:
+        assert m.source and m.source in text and f"`{m.feature}`" in text
