@@ -19,6 +19,7 @@ from rich.progress import Progress
 from features.catalogue import Catalogue
 from features.rulebook import TIER_CODES, Rulebook
 from training import plots
+from training.advice import peer_reference
 from training.backtest import MODEL, PERSISTENCE, BacktestResult, run_backtest, trainable_rows
 from training.config import TrainConfig
 from training.models import Forecaster, booster_text, fit_forecaster
@@ -214,6 +215,7 @@ def _log_model(
             yaml.safe_dump(
                 {
                     "version": catalogue.version,
+                    "stages": catalogue.stage_labels,
                     "features": [dataclasses.asdict(f) for f in catalogue.features],
                 },
                 sort_keys=False,
@@ -222,6 +224,10 @@ def _log_model(
         "rulebook": _write(
             tmp / "rulebook.yaml",
             yaml.safe_dump(_plain(dataclasses.asdict(rules)), sort_keys=False),
+        ),
+        "peer_reference": _write(
+            tmp / "peer_reference.json",
+            json.dumps(peer_reference(rows, forecaster.feature_names), indent=2),
         ),
         "meta": _write(
             tmp / "meta.json",

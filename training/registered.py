@@ -1,0 +1,129 @@
+"""Load a registered forecaster's own artifacts: both boosters, its catalogue, peer reference, meta.
+
+`les explain`, `les score` and the HTTP service need more than the pyfunc's predict (SHAP values,
+what-if re-scoring, stage names), so they read the logged artifacts directly: the very files the
+pyfunc serves, so the numbers cannot drift from what `mlflow models serve` answers.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from features.catalogue import Catalogue, load_catalogue
+from training.models import Forecaster
+from training.tracking import RegistryError, TrackingConfig, activate
+
+DEFAULT_MODEL_URI = "models:/les-forecaster@champion"
+ARTIFACT_FILES = (
+    "classifier.txt",
+    "regressor.txt",
+    "catalogue.yaml",
+    "meta.json",
+    "peer_reference.json",
+)
+
+
+@dataclass(frozen=True)
+class PeerReference:
+    """Per-feature medians of the training rows, overall and per current tier: the targets of advice."""
+
+    overall: dict[str, float]
+    by_tier: dict[str, dict[str, float]]
+    rows: int
+
+
+@dataclass(frozen=True)
+class RegisteredForecaster:
+    forecaster: Forecaster
+    catalogue: Catalogue
+    model_name: str
+    model_version: str
+    fingerprint: str
+    rulebook_version: int
+    tiers_by_code: tuple[str, ...]
+    peer_reference: PeerReference
+    model_uri: str
+
+
+def load_registered_forecaster(
+    model_uri: str, tracking: TrackingConfig | None = None
+) -> RegisteredForecaster:
+    """Resolve `model_uri` (models:/name@alias, models:/name/version, runs:/..., or a local folder)."""
+    client = activate(tracking) if tracking is not None else MlflowClient()
+    name, version = resolve_model_version(client, model_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = _download(model_uri, Path(tmp))
+        return read_forecaster_folder(local, model_uri, name, version)
+
+
+def resolve_model_version(client: MlflowClient, model_uri: str) -> tuple[str, str]:
+    """(registered name, version number) behind a models:/ URI; other URIs name themselves."""
+    if not model_uri.startswith("models:/"):
+        return model_uri, "unregistered"
+    path = model_uri.removeprefix("models:/")
+    try:
+        if "@" in path:
+            name, alias = path.split("@", 1)
+            return name, str(client.get_model_version_by_alias(name, alias).version)
+        name, _, version = path.partition("/")
+        if version.isdigit():
+            return name, str(client.get_model_version(name, version).version)
+        raise RegistryError(f"{model_uri!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    except MlflowException as exc:
+        raise RegistryError(f"cannot resolve model {model_uri!r}: {exc.message}") from exc
+
+
+def read_forecaster_folder(
+    folder: Path, model_uri: str = "", model_name: str = "", model_version: str = ""
+) -> RegisteredForecaster:
+    """A downloaded model folder (the pyfunc layout, artifacts/ inside) -> a ready forecaster."""
+    artifacts = folder / "artifacts"
+    missing = [name for name in ARTIFACT_FILES if not (artifacts / name).is_file()]
+    if missing:
+        raise RegistryError(f"{model_uri or folder}: model artifacts missing {missing}")
+    try:
+        meta = json.loads((artifacts / "meta.json").read_text())
+        classifier = lgb.Booster(model_file=str(artifacts / "classifier.txt"))
+        regressor = lgb.Booster(model_file=str(artifacts / "regressor.txt"))
+        catalogue = load_catalogue(artifacts / "catalogue.yaml")
+        peers = _peer_reference(artifacts / "peer_reference.json")
+        names = tuple(meta["feature_names"])
+    except (OSError, ValueError, KeyError, lgb.basic.LightGBMError) as exc:
+        raise RegistryError(f"{model_uri or folder}: corrupt model artifact ({exc})") from exc
+    if classifier.feature_name() != list(names) or regressor.feature_name() != list(names):
+        raise RegistryError(f"{model_uri or folder}: boosters disagree with meta.json features")
+    return RegisteredForecaster(
+        forecaster=Forecaster(classifier, regressor, names),
+        catalogue=catalogue,
+        model_name=model_name or str(folder),
+        model_version=model_version or "unregistered",
+        fingerprint=str(meta["fingerprint"]),
+        rulebook_version=int(meta["rulebook_version"]),
+        tiers_by_code=tuple(meta["tiers_by_code"]),
+        peer_reference=peers,
+        model_uri=model_uri,
+    )
+
+
+def _download(model_uri: str, into: Path) -> Path:
+    if Path(model_uri).is_dir():
+        return Path(model_uri)
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(into)))
+    except MlflowException as exc:
+        raise RegistryError(f"cannot resolve model {model_uri!r}: {exc.message}") from exc
+    except OSError as exc:
+        raise RegistryError(f"cannot download model {model_uri!r}: {exc}") from exc
+
+
+def _peer_reference(path: Path) -> PeerReference:
+    raw = json.loads(path.read_text())
+    return PeerReference(raw["overall"], raw["by_tier"], int(raw["rows"]))
