@@ -20,7 +20,7 @@ TREND_FEATURES = (
     "late_dispatch_rate",
     "pick_pack_hours_p90",
     "transit_hours_p90",
-    "pickup_within_48h_rate",
+    "pickup_within_24h_of_ready_rate",
     "on_time_delivery_rate",
 )
 DAY = pd.Timedelta(days=1)

@@ -154,7 +154,6 @@ def order_events(orders: pd.DataFrame) -> OrderEvents:
         "late_dispatch": np.where(
             np.isnan(h["ship_by"]), np.nan, (h["shipped_at"] > h["ship_by"]).astype(float)
         ),
-        "pickup_hours_from_paid": h["shipped_at"] - paid,
         "pickup_dwell_hours": h["shipped_at"] - h["packed_at"],
         "tracking_valid": _flag(orders, "tracking_valid"),
         "carrier_code": np.where(carrier_codes >= 0, carrier_codes, np.nan).astype(float),

@@ -35,8 +35,8 @@ SUM_STREAMS: dict[str, tuple[str, str | None]] = {
     "accepted_1h": ("accepted", "accepted_within_1h"),
     "seller_cancel": ("seller_cancel", None),
     "late_dispatch": ("shipped", "late_dispatch"),
-    "pickup_24h": ("shipped", "picked_up_within_24h"),
-    "pickup_48h": ("shipped", "picked_up_within_48h"),
+    "pickup_12h": ("shipped", "picked_up_within_12h_of_ready"),
+    "pickup_24h": ("shipped", "picked_up_within_24h_of_ready"),
     "tracking_valid": ("shipped", "tracking_valid"),
     "shipped": ("shipped", None),
     "lost": ("lost", None),
@@ -70,8 +70,8 @@ def derived_values(events: OrderEvents) -> dict[str, np.ndarray]:
     return {
         **v,
         "accepted_within_1h": within(v["accept_delay_hours"], 1.0),
-        "picked_up_within_24h": within(v["pickup_hours_from_paid"], 24.0),
-        "picked_up_within_48h": within(v["pickup_hours_from_paid"], 48.0),
+        "picked_up_within_12h_of_ready": within(v["pickup_dwell_hours"], 12.0),
+        "picked_up_within_24h_of_ready": within(v["pickup_dwell_hours"], 24.0),
         "transit_hours_sq": v["transit_hours"] ** 2,
         "not_surge": 1.0 - v["surge"],
     }
@@ -291,8 +291,12 @@ def _assemble(
             / h["normal_pick_pack_hours_p90"],
             "pickup_dwell_hours_p50": h["pickup_dwell_hours_p50"],
             "pickup_dwell_hours_p90": h["pickup_dwell_hours_p90"],
-            "pickup_within_24h_rate": _rate(s["pickup_24h_sum"], s["pickup_24h_n"], floor),
-            "pickup_within_48h_rate": _rate(s["pickup_48h_sum"], s["pickup_48h_n"], floor),
+            "pickup_within_12h_of_ready_rate": _rate(
+                s["pickup_12h_sum"], s["pickup_12h_n"], floor
+            ),
+            "pickup_within_24h_of_ready_rate": _rate(
+                s["pickup_24h_sum"], s["pickup_24h_n"], floor
+            ),
             "transit_hours_p50": h["transit_hours_p50"],
             "transit_hours_p90": h["transit_hours_p90"],
             "transit_hours_cv": np.where(

@@ -40,10 +40,44 @@ def _finite(series: pd.Series) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class WhatIf:
-    """One scenario per (row, stage, target) that changes at least one feature."""
+    """One scenario per (row, fulfilment stage, target) that changes at least one feature.
 
-    table: pd.DataFrame  # row, stage, target, score_delta, p_<best>_delta, p_<worst>_delta, ...
-    changes: pd.DataFrame  # row, stage, target, feature, value, target_value
+    Arrays, not frames: the HTTP service builds these for one merchant per request."""
+
+    rows: np.ndarray  # (s,) index of the input row
+    stages: np.ndarray  # (s,) fulfilment stage
+    targets: np.ndarray  # (s,) PEER_MEDIAN or NEXT_TIER_UP
+    moved: np.ndarray  # (s, features) cells set to the reference
+    values: np.ndarray  # (s, features) the row's own values
+    references: np.ndarray  # (s, features) the reference values
+    score_before: np.ndarray
+    score_after: np.ndarray
+    proba_before: np.ndarray  # (s, tiers)
+    proba_after: np.ndarray
+
+    @property
+    def score_delta(self) -> np.ndarray:
+        return self.score_after - self.score_before
+
+    def table(self, tiers: tuple[str, ...]) -> pd.DataFrame:
+        """One row per scenario, for reports and tests."""
+        table = pd.DataFrame(
+            {
+                "row": self.rows,
+                "stage": self.stages,
+                "target": self.targets,
+                "score_before": self.score_before,
+                "score_after": self.score_after,
+                "score_delta": self.score_delta,
+            }
+        )
+        for code, tier in enumerate(tiers):
+            table[delta_column(tier)] = self.proba_after[:, code] - self.proba_before[:, code]
+        return table
+
+
+def delta_column(tier: str) -> str:
+    return "p_" + tier.lower().replace(" ", "_") + "_delta"
 
 
 def reference_matrix(
@@ -66,91 +100,77 @@ def improvement_mask(
     x: np.ndarray, reference: np.ndarray, feature_names: tuple[str, ...], catalogue: Catalogue
 ) -> np.ndarray:
     """Cells where moving to the reference is a strict improvement the merchant controls."""
-    lower = np.array(
-        [
-            catalogue.feature(n).actionable and catalogue.feature(n).direction == "lower"
-            for n in feature_names
-        ]
-    )
-    higher = np.array(
-        [
-            catalogue.feature(n).actionable and catalogue.feature(n).direction == "higher"
-            for n in feature_names
-        ]
-    )
+    declared = [catalogue.feature(n) for n in feature_names]
+    lower = np.array([f.actionable and f.direction == "lower" for f in declared])
+    higher = np.array([f.actionable and f.direction == "higher" for f in declared])
     with np.errstate(invalid="ignore"):
         better = (lower & (reference < x)) | (higher & (reference > x))
     return better & np.isfinite(x) & np.isfinite(reference)
 
 
 def what_if(model: RegisteredForecaster, features: pd.DataFrame) -> WhatIf:
+    x = feature_matrix(features, model.forecaster.feature_names)
+    return what_if_matrix(model, x, *predict_matrix(model, x))
+
+
+def what_if_matrix(
+    model: RegisteredForecaster, x: np.ndarray, proba: np.ndarray, score: np.ndarray
+) -> WhatIf:
     """Re-score every (row, fulfilment stage, target) scenario in one batched prediction."""
     names = model.forecaster.feature_names
-    catalogue = model.catalogue
-    x = feature_matrix(features, names)
-    proba, score = predict_matrix(model, x)
     forecast_codes = ordinal_tier_codes(proba)
-    stage_of = np.array([catalogue.stage_of(n) for n in names])
-    blocks, keys, change_rows = [], [], []
+    stage_of = np.array([model.catalogue.stage_of(n) for n in names])
+    rows, stages, targets, moved, references = [], [], [], [], []
     for target in TARGETS:
         reference = reference_matrix(model, target, forecast_codes)
-        movable = improvement_mask(x, reference, names, catalogue)
+        movable = improvement_mask(x, reference, names, model.catalogue)
         for stage in FULFILMENT_STAGES:
             mask = movable & (stage_of == stage)[None, :]
-            rows = np.flatnonzero(mask.any(axis=1))
-            if not len(rows):
-                continue
-            modified = np.where(mask, reference, x)[rows]
-            blocks.append(modified)
-            keys.append(pd.DataFrame({"row": rows, "stage": stage, "target": target}))
-            cell_rows, cell_cols = np.nonzero(mask[rows])
-            change_rows.append(
-                pd.DataFrame(
-                    {
-                        "row": rows[cell_rows],
-                        "stage": stage,
-                        "target": target,
-                        "feature": np.asarray(names, dtype=object)[cell_cols],
-                        "value": x[rows[cell_rows], cell_cols],
-                        "target_value": reference[rows[cell_rows], cell_cols],
-                    }
-                )
-            )
-    if not blocks:
-        return WhatIf(_empty_table(model), _empty_changes())
-    new_proba, new_score = predict_matrix(model, np.vstack(blocks))
-    table = pd.concat(keys, ignore_index=True)
-    base_rows = table["row"].to_numpy()
-    table["score_before"] = score[base_rows]
-    table["score_after"] = new_score
-    table["score_delta"] = new_score - score[base_rows]
-    for code, tier in enumerate(model.tiers_by_code):
-        column = _delta_column(tier)
-        table[column] = new_proba[:, code] - proba[base_rows, code]
-    return WhatIf(table, pd.concat(change_rows, ignore_index=True))
+            hit = np.flatnonzero(mask.any(axis=1))
+            rows.append(hit)
+            stages.append(np.full(len(hit), stage, dtype=object))
+            targets.append(np.full(len(hit), target, dtype=object))
+            moved.append(mask[hit])
+            references.append(reference[hit])
+    row_index = np.concatenate(rows)
+    moved_cells = np.concatenate(moved)
+    reference_cells = np.concatenate(references)
+    values = x[row_index]
+    if len(row_index):
+        proba_after, score_after = predict_matrix(
+            model, np.where(moved_cells, reference_cells, values)
+        )
+    else:
+        proba_after, score_after = proba[:0], score[:0]
+    return WhatIf(
+        rows=row_index,
+        stages=np.concatenate(stages),
+        targets=np.concatenate(targets),
+        moved=moved_cells,
+        values=values,
+        references=reference_cells,
+        score_before=score[row_index],
+        score_after=score_after,
+        proba_before=proba[row_index],
+        proba_after=proba_after,
+    )
 
 
-def ranked_advice(what: WhatIf, max_items: int = 3, min_score_delta: float = 0.01) -> pd.DataFrame:
-    """Per row, the scenarios that raise the forecast most; one per stage (its best target)."""
-    table = what.table[what.table["score_delta"] >= min_score_delta]
-    best_per_stage = table.sort_values(
-        ["row", "stage", "score_delta"], ascending=[True, True, False]
-    ).drop_duplicates(["row", "stage"])
-    ranked = best_per_stage.sort_values(["row", "score_delta"], ascending=[True, False])
-    ranked = ranked.groupby("row", sort=False).head(max_items).copy()
-    ranked["rank"] = ranked.groupby("row").cumcount() + 1
-    return ranked.reset_index(drop=True)
+def ranked_advice(what: WhatIf, max_items: int = 3, min_score_delta: float = 0.01) -> np.ndarray:
+    """Scenario indices, per row best first: one per stage (its best target), at most max_items.
+
+    Returned grouped by row in ascending row order; scenarios under min_score_delta are dropped."""
+    delta = what.score_delta
+    keep = np.flatnonzero(delta >= min_score_delta)
+    order = keep[np.lexsort((-delta[keep], _stage_codes(what.stages[keep]), what.rows[keep]))]
+    pair = what.rows[order] * len(FULFILMENT_STAGES) + _stage_codes(what.stages[order])
+    first_of_pair = np.r_[True, pair[1:] != pair[:-1]] if len(order) else np.zeros(0, bool)
+    best = order[first_of_pair]
+    best = best[np.lexsort((-delta[best], what.rows[best]))]
+    position = np.arange(len(best)) - np.searchsorted(what.rows[best], what.rows[best])
+    return best[position < max_items]
 
 
-def _delta_column(tier: str) -> str:
-    return "p_" + tier.lower().replace(" ", "_") + "_delta"
-
-
-def _empty_table(model: RegisteredForecaster) -> pd.DataFrame:
-    columns = ["row", "stage", "target", "score_before", "score_after", "score_delta"]
-    columns += [_delta_column(t) for t in model.tiers_by_code]
-    return pd.DataFrame(columns=columns)
-
-
-def _empty_changes() -> pd.DataFrame:
-    return pd.DataFrame(columns=["row", "stage", "target", "feature", "value", "target_value"])
+def _stage_codes(stages: np.ndarray) -> np.ndarray:
+    keys = np.array(sorted(FULFILMENT_STAGES))
+    return np.searchsorted(keys, stages.astype(str))

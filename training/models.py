@@ -34,13 +34,11 @@ class Forecaster:
 
 def feature_matrix(frame: pd.DataFrame, feature_names: tuple[str, ...]) -> np.ndarray:
     """Columns in model order as float64; a missing column is all-NaN (unknown), never zero."""
-    columns = [
-        pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if name in frame
-        else np.full(len(frame), np.nan)
-        for name in feature_names
-    ]
-    return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+    columns = frame.reindex(columns=list(feature_names))
+    text = [c for c, dtype in columns.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+    if text:
+        columns[text] = columns[text].apply(pd.to_numeric, errors="coerce")
+    return columns.to_numpy(dtype=float, na_value=np.nan)
 
 
 def class_weights(tier_codes: np.ndarray, power: float) -> np.ndarray:

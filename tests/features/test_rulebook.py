@@ -67,9 +67,9 @@ def score(rules=RULES, **values: float) -> pd.Series:
         ("late_dispatch_rate", 0.10, 2.5),
         ("late_dispatch_rate", 0.07, 3.25),  # halfway 0.04 (4.0) .. 0.10 (2.5)
         ("late_dispatch_rate", 0.9, 0.0),
-        ("pickup_within_48h_rate", 0.95, 4.0),
-        ("pickup_within_48h_rate", 0.90, 3.25),  # halfway 0.85 (2.5) .. 0.95 (4.0)
-        ("pickup_within_48h_rate", 0.3, 0.0),
+        ("pickup_within_24h_of_ready_rate", 0.93, 4.0),
+        ("pickup_within_24h_of_ready_rate", 0.89, 3.25),  # halfway 0.85 (2.5) .. 0.93 (4.0)
+        ("pickup_within_24h_of_ready_rate", 0.3, 0.0),
         ("valid_tracking_rate", 0.80, 1.0),
         ("valid_tracking_rate", 0.97, 4.5),  # halfway 0.95 (4.0) .. 0.99 (5.0)
         ("valid_tracking_rate", 0.2, 0.0),
@@ -202,7 +202,7 @@ def test_scores_exactly_at_a_cut_off_through_the_weighted_mean() -> None:
     at_three = {
         "seller_fault_cancellation_rate": 0.025 + 0.025 / 1.5,
         "late_dispatch_rate": 0.08,
-        "pickup_within_48h_rate": 0.85 + 0.1 / 3,
+        "pickup_within_24h_of_ready_rate": 0.85 + 0.08 / 3,
         "valid_tracking_rate": 0.9 + 0.05 / 3,
         "route_on_time_transit_rate": 0.8 + 0.1 / 3,
         "on_time_delivery_rate": 0.90,
@@ -407,7 +407,8 @@ def test_tier_is_monotone_in_score(scores: list[float]) -> None:
 
 # --- one window end to end ---------------------------------------------------------------------
 def hand_made_orders() -> pd.DataFrame:
-    """m1: 40 orders paid every 12 h from START, 4 shipped late (60 h; ship-by 48 h), 30
+    """m1: 40 orders paid every 12 h from START, 4 shipped late (60 h; ship-by 48 h) after
+    waiting 30 h for pickup, 30
     delivered (4 of them after deliver-by), 3 rated 1, one invalid tracking number, plus 2
     seller cancellations: 42 orders. m2: 12 clean orders. m3 and one m1 order lie outside."""
     h = lambda hours: pd.to_timedelta(hours, unit="h")  # noqa: E731
@@ -421,6 +422,7 @@ def hand_made_orders() -> pd.DataFrame:
             "channel": "livestream",
             "created_at": paid,
             "paid_at": paid,
+            "packed_at": shipped - h(np.where(i < 4, 30, 18)),
             "shipped_at": shipped,
             "delivered_at": (shipped + h(72)).where(i < 30),
             "ship_by": paid + h(48),
@@ -484,8 +486,8 @@ M1_EXPECTED = {
     "seller_fault_cancellation_rate_points": 4 - 1.5 * (2 / 42 - 0.025) / 0.025,
     "late_dispatch_rate": 4 / 40,
     "late_dispatch_rate_points": 2.5,
-    "pickup_within_48h_rate": 36 / 40,
-    "pickup_within_48h_rate_points": 3.25,
+    "pickup_within_24h_of_ready_rate": 36 / 40,  # the 4 late ones waited 30 h after packing
+    "pickup_within_24h_of_ready_rate_points": 2.5 + 1.5 * (0.9 - 0.85) / 0.08,
     "valid_tracking_rate": 39 / 40,
     "valid_tracking_rate_points": 4 + (0.975 - 0.95) / 0.04,
     "route_on_time_transit_rate": 1.0,  # transit 72 h fits deliver-by - ship-by = 72 h
@@ -509,7 +511,7 @@ def test_compute_les_on_a_hand_made_window() -> None:
         assert m1[column] == pytest.approx(expected), column
     points = {f: M1_EXPECTED[f"{f}_points"] for f in METRICS}
     les = sum(m.weight * points[f] for f, m in METRICS.items())
-    assert m1["les_score"] == pytest.approx(les) and les == pytest.approx(2.9464285714)
+    assert m1["les_score"] == pytest.approx(les) and les == pytest.approx(2.9745535714)
     assert m1["les_tier"] == "Needs attention"
     assert m2["orders_in_window"] == 12 and m2["late_dispatch_rate_points"] == 5.0
     assert m2["les_tier"] == INSUFFICIENT and np.isnan(m2["les_score"])
@@ -552,7 +554,7 @@ def test_score_window_cli_writes_the_table_and_prints_the_tiers(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "Tier distribution" in result.output and "Needs attention" in result.output
     written = pd.read_parquet(tmp_path / "les_2026-03-31.parquet")
-    assert written.loc[0, "les_score"] == pytest.approx(2.9464285714)
+    assert written.loc[0, "les_score"] == pytest.approx(2.9745535714)
     out = tmp_path / "scores.csv"
     args = ["score-window", "--orders", str(orders), "--end", "2026-03-31", "--out", str(out)]
     assert runner.invoke(app, [*args, "--window-days", "30"]).exit_code == 0

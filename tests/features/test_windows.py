@@ -29,8 +29,8 @@ def naive_rates(orders: pd.DataFrame, merchant: str, end: pd.Timestamp, days: in
     return {
         "orders_in_window": inside("paid_at").sum(),
         "late_dispatch_rate": (shipped["shipped_at"] > shipped["ship_by"]).mean(),
-        "pickup_within_24h_rate": (
-            shipped["shipped_at"] - shipped["paid_at"] <= pd.Timedelta(hours=24)
+        "pickup_within_24h_of_ready_rate": (
+            shipped["shipped_at"] - shipped["packed_at"] <= pd.Timedelta(hours=24)
         ).mean(),
         "valid_tracking_rate": shipped["tracking_valid"].astype(float).mean(),
         "on_time_delivery_rate": (delivered["delivered_at"] <= delivered["deliver_by"]).mean(),
