@@ -206,3 +206,7 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+# Commands defined in their own modules register themselves on `app` when imported.
+from training import report_cli  # noqa: E402,F401

@@ -34,6 +34,7 @@ from training.tracking import (
 )
 
 MODEL_CODE = Path(__file__).with_name("forecaster_model.py")
+REPORT_SNAPSHOTS = 4
 TIERS_BY_CODE = [t for t, _ in sorted(TIER_CODES.items(), key=lambda kv: kv[1])]
 
 
@@ -125,6 +126,7 @@ def train_and_register(
             config.registered_model_name, version, "gate", "; ".join(decision.reasons) or "passed"
         )
         mlflow.set_tag("gate.alias", decision.alias)
+        _log_global_report(Path(tmp), rows, backtest, config, version, info.model_uri)
     return TrainResult(
         run.info.run_id,
         config.registered_model_name,
@@ -135,6 +137,37 @@ def train_and_register(
         backtest,
         importance,
         len(rows),
+    )
+
+
+def _log_global_report(
+    tmp: Path,
+    rows: pd.DataFrame,
+    backtest: BacktestResult,
+    config: TrainConfig,
+    version: str,
+    logged_model_uri: str,
+) -> None:
+    """The `les report` of this version, on its newest training snapshots, as run artifacts."""
+    from training.global_report import build_global_report, render_global_html
+    from training.registered import read_forecaster_folder
+
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(logged_model_uri, dst_path=str(tmp / "model"))
+    )
+    model = read_forecaster_folder(
+        model_dir,
+        f"models:/{config.registered_model_name}/{version}",
+        config.registered_model_name,
+        version,
+    )
+    newest = sorted(rows["snapshot_at"].unique())[-REPORT_SNAPSHOTS:]
+    report = build_global_report(
+        model, rows[rows["snapshot_at"].isin(newest)], backtest.pooled_metrics, seed=config.seed
+    )
+    mlflow.log_text(render_global_html(report), "reports/global_report.html")
+    mlflow.log_dict(
+        json.loads(json.dumps(report.to_dict(), default=str)), "reports/global_report.json"
     )
 
 

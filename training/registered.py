@@ -7,6 +7,7 @@ pyfunc serves, so the numbers cannot drift from what `mlflow models serve` answe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class RegisteredForecaster:
     tiers_by_code: tuple[str, ...]
     peer_reference: PeerReference
     model_uri: str
+    run_id: str | None = None
 
 
 def load_registered_forecaster(
@@ -58,27 +60,32 @@ def load_registered_forecaster(
 ) -> RegisteredForecaster:
     """Resolve `model_uri` (models:/name@alias, models:/name/version, runs:/..., or a local folder)."""
     client = activate(tracking) if tracking is not None else MlflowClient()
-    name, version = resolve_model_version(client, model_uri)
+    name, version, run_id = resolve_model_version(client, model_uri)
     with tempfile.TemporaryDirectory() as tmp:
         local = _download(model_uri, Path(tmp))
-        return read_forecaster_folder(local, model_uri, name, version)
+        loaded = read_forecaster_folder(local, model_uri, name, version)
+    return dataclasses.replace(loaded, run_id=run_id)
 
 
-def resolve_model_version(client: MlflowClient, model_uri: str) -> tuple[str, str]:
-    """(registered name, version number) behind a models:/ URI; other URIs name themselves."""
+def resolve_model_version(client: MlflowClient, model_uri: str) -> tuple[str, str, str | None]:
+    """(registered name, version number, run id) behind a models:/ URI; others name themselves."""
     if not model_uri.startswith("models:/"):
-        return model_uri, "unregistered"
+        return model_uri, "unregistered", None
     path = model_uri.removeprefix("models:/")
     try:
         if "@" in path:
             name, alias = path.split("@", 1)
-            return name, str(client.get_model_version_by_alias(name, alias).version)
-        name, _, version = path.partition("/")
-        if version.isdigit():
-            return name, str(client.get_model_version(name, version).version)
-        raise RegistryError(f"{model_uri!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, version = path.partition("/")
+            if not version.isdigit():
+                raise RegistryError(
+                    f"{model_uri!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION"
+                )
+            found = client.get_model_version(name, version)
     except MlflowException as exc:
         raise RegistryError(f"cannot resolve model {model_uri!r}: {exc.message}") from exc
+    return name, str(found.version), found.run_id
 
 
 def read_forecaster_folder(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -135,3 +136,16 @@ def list_versions(client: MlflowClient, model_name: str) -> list[dict[str, objec
             }
         )
     return sorted(rows, key=lambda r: -r["version"])
+
+
+def pooled_backtest_metrics(client: MlflowClient, run_id: str | None) -> pd.DataFrame:
+    """model x metric table from the `pooled.<model>.<metric>` metrics a training run logged."""
+    if run_id is None:
+        return pd.DataFrame()
+    metrics = client.get_run(run_id).data.metrics
+    rows: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "pooled":
+            rows.setdefault(parts[1], {})[parts[2]] = value
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)

@@ -1,0 +1,152 @@
+"""`les explain` and `les report`: the merchant report and the model report, from the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.cli import app, console
+from training.registered import DEFAULT_MODEL_URI
+
+ModelOption = Annotated[
+    str, typer.Option("--model", help="MLflow model URI (default: the registered champion).")
+]
+
+
+@app.command()
+def explain(
+    merchant: Annotated[str, typer.Option(help="merchant_id to explain.")],
+    orders: Annotated[
+        Path | None, typer.Option(help="Order events (.csv/.parquet/folder); features are built.")
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="A (merchant, snapshot) dataset from `les build-dataset`.")
+    ] = None,
+    snapshot: Annotated[
+        str | None, typer.Option(help="Snapshot date (midnight UTC); default: the latest.")
+    ] = None,
+    model: ModelOption = DEFAULT_MODEL_URI,
+    fmt: Annotated[str, typer.Option("--format", help="html, json or md.")] = "html",
+    out: Annotated[
+        Path | None, typer.Option(help="Write here (HTML needs it; JSON/MD default to stdout).")
+    ] = None,
+) -> None:
+    """One merchant's forecast, stage attribution, top features and ranked advice."""
+    from features.dataset import DatasetConfig
+    from features.io import TableReadError, read_table
+    from features.rulebook import load_rulebook
+    from training.merchant_report import (
+        FORMATS,
+        ExplainInputError,
+        build_report,
+        render,
+        row_from_dataset,
+        row_from_orders,
+    )
+
+    if (orders is None) == (dataset is None):
+        raise typer.BadParameter("give exactly one of --orders or --dataset")
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    if fmt == "html" and out is None:
+        raise typer.BadParameter("--format html needs --out PATH (a self-contained .html file)")
+    loaded = _load_model(model)
+    try:
+        if dataset is not None:
+            row = row_from_dataset(read_table(dataset), merchant, snapshot)
+        else:
+            valid = _valid_orders(orders)
+            row = row_from_orders(valid, merchant, snapshot, DatasetConfig(), load_rulebook())
+    except (ExplainInputError, TableReadError) as exc:
+        console.print(f"[red]cannot explain:[/] {exc}")
+        raise typer.Exit(2) from exc
+    text = render(build_report(loaded, row), fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    console.print(f"{fmt} report for {merchant} -> {out}")
+
+
+@app.command()
+def report(
+    dataset: Annotated[
+        Path | None, typer.Option(help="Rows to attribute (a dataset from `les build-dataset`).")
+    ] = None,
+    orders: Annotated[
+        Path | None, typer.Option(help="Order events; the dataset is built first.")
+    ] = None,
+    model: ModelOption = DEFAULT_MODEL_URI,
+    out: Annotated[Path, typer.Option(help="Output .html; the JSON lands beside it.")] = Path(
+        "out/report.html"
+    ),
+    latest_snapshots: Annotated[
+        int, typer.Option(help="Attribute the newest N snapshots of the data (0 = all).")
+    ] = 4,
+) -> None:
+    """Global report for a model version: stage ranking, beeswarm, dependence, per tier, backtest."""
+    from training.global_report import build_global_report, render_global_html
+    from training.tracking import activate, pooled_backtest_metrics, resolve_tracking
+
+    if (orders is None) == (dataset is None):
+        raise typer.BadParameter("give exactly one of --orders or --dataset")
+    loaded = _load_model(model)
+    frame = _feature_rows(dataset, orders)
+    frame = newest_snapshots(frame, latest_snapshots)
+    client = activate(resolve_tracking())
+    with console.status(f"attributing {len(frame):,} merchant snapshots"):
+        result = build_global_report(loaded, frame, pooled_backtest_metrics(client, loaded.run_id))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_global_html(result))
+    json_path = out.with_suffix(".json")
+    json_path.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    ranking = result.stage_ranking
+    console.print(
+        "stage ranking (mean |points|): "
+        + ", ".join(f"{r.label} {r.mean_abs_points:.3f}" for r in ranking.itertuples())
+    )
+    console.print(f"-> {out} and {json_path}")
+
+
+def newest_snapshots(frame, n: int):
+    """The rows of the newest `n` snapshots (all rows when n <= 0)."""
+    if n <= 0 or "snapshot_at" not in frame:
+        return frame
+    keep = sorted(frame["snapshot_at"].unique())[-n:]
+    return frame[frame["snapshot_at"].isin(keep)].reset_index(drop=True)
+
+
+def _load_model(uri: str):
+    from training.registered import load_registered_forecaster
+    from training.tracking import RegistryError, resolve_tracking
+
+    try:
+        return load_registered_forecaster(uri, resolve_tracking())
+    except RegistryError as exc:
+        console.print(f"[red]cannot load model:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _valid_orders(path: Path):
+    from features.cli import _read_valid_orders
+
+    return _read_valid_orders(path)
+
+
+def _feature_rows(dataset: Path | None, orders: Path | None):
+    from features.dataset import DatasetConfig, build_dataset
+    from features.io import TableReadError, read_table
+    from features.rulebook import load_rulebook
+
+    try:
+        if dataset is not None:
+            return read_table(dataset)
+    except TableReadError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    with console.status("building (merchant, snapshot) features"):
+        return build_dataset(_valid_orders(orders), DatasetConfig(), load_rulebook())
