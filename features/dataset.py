@@ -36,16 +36,40 @@ class DatasetConfig:
     last_snapshot: pd.Timestamp | None = None
 
 
+@dataclass(frozen=True)
+class DataBounds:
+    """First paid day and last event day (days since the epoch) of the whole order table.
+
+    They anchor the snapshot grid and label completeness, so a table split by merchant gives the
+    rows the whole table gives only when every part is built with the bounds of the whole."""
+
+    first_paid_day: int
+    last_event_day: int
+
+    def union(self, other: DataBounds) -> DataBounds:
+        return DataBounds(
+            min(self.first_paid_day, other.first_paid_day),
+            max(self.last_event_day, other.last_event_day),
+        )
+
+
+def data_bounds(events: OrderEvents) -> DataBounds:
+    paid = events.day["paid"]
+    return DataBounds(int(paid[paid != NO_DAY].min()), events.last_event_day)
+
+
 def _day_to_ts(day: int) -> pd.Timestamp:
     return pd.Timestamp(day * HOURS_PER_DAY * 3_600_000_000_000, tz="UTC")
 
 
-def snapshot_grid(events: OrderEvents, cfg: DatasetConfig) -> pd.DatetimeIndex:
+def snapshot_grid(
+    events: OrderEvents, cfg: DatasetConfig, bounds: DataBounds | None = None
+) -> pd.DatetimeIndex:
     """Midnights every `cadence_days`, from one full window after the first order to the midnight
     after the last event (so the newest state is always scoreable)."""
-    paid = events.day["paid"]
-    first = _day_to_ts(int(paid[paid != NO_DAY].min())) + cfg.window_days * DAY
-    last = _day_to_ts(events.last_event_day) + DAY
+    bounds = bounds or data_bounds(events)
+    first = _day_to_ts(bounds.first_paid_day) + cfg.window_days * DAY
+    last = _day_to_ts(bounds.last_event_day) + DAY
     first = cfg.first_snapshot if cfg.first_snapshot is not None else first
     last = cfg.last_snapshot if cfg.last_snapshot is not None else last
     return pd.date_range(first, last, freq=f"{cfg.cadence_days}D")
@@ -100,7 +124,11 @@ def _first_paid_day(events: OrderEvents) -> np.ndarray:
 
 
 def _labels(
-    events: OrderEvents, snapshots: pd.DatetimeIndex, cfg: DatasetConfig, rules: Rulebook
+    events: OrderEvents,
+    snapshots: pd.DatetimeIndex,
+    cfg: DatasetConfig,
+    rules: Rulebook,
+    last_event_day: int,
 ) -> pd.DataFrame:
     """The rulebook over [T, T + horizon) for every merchant and snapshot."""
     window = window_features(
@@ -118,17 +146,22 @@ def _labels(
             "snapshot_at": label_end - cfg.horizon_days * DAY,
             "label_score": les["les_score"].to_numpy(),
             "label_tier": les["les_tier"].to_numpy(),
-            "label_complete": (label_end <= _day_to_ts(events.last_event_day) + DAY).to_numpy(),
+            "label_complete": (label_end <= _day_to_ts(last_event_day) + DAY).to_numpy(),
         }
     )
 
 
-def build_dataset(orders: pd.DataFrame, cfg: DatasetConfig, rules: Rulebook) -> pd.DataFrame:
-    """Training and backtest rows: features, current tier and the next window's label."""
+def build_dataset(
+    orders: pd.DataFrame, cfg: DatasetConfig, rules: Rulebook, bounds: DataBounds | None = None
+) -> pd.DataFrame:
+    """Training and backtest rows: features, current tier and the next window's label.
+
+    `bounds` defaults to those of `orders`; a part of a larger table passes the whole table's."""
     events = order_events(orders)
-    snapshots = snapshot_grid(events, cfg)
+    bounds = bounds or data_bounds(events)
+    snapshots = snapshot_grid(events, cfg, bounds)
     features = _features_at(events, snapshots, cfg, rules)
-    labels = _labels(events, snapshots, cfg, rules)
+    labels = _labels(events, snapshots, cfg, rules, bounds.last_event_day)
     return features.merge(labels, on=["merchant_id", "snapshot_at"], how="left", validate="1:1")
 
 

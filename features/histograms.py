@@ -54,8 +54,13 @@ def histogram_quantile(
 
 
 def concentration_hhi(counts: np.ndarray, min_observations: int) -> np.ndarray:
-    """Herfindahl index of category counts (last axis); NaN below the observation floor."""
+    """Herfindahl index of category counts (last axis); NaN below the observation floor.
+
+    Squared shares are added smallest first, one after another: the sum is then the same to the
+    last bit whatever the category codes and however many absent categories pad the axis, so a
+    table split by merchant gives exactly the index of the whole table."""
     total = counts.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        hhi = ((counts / total[..., None]) ** 2).sum(axis=-1)
+        squared = np.sort(counts / total[..., None], axis=-1) ** 2
+    hhi = np.cumsum(squared, axis=-1)[..., -1] if counts.shape[-1] else np.zeros(total.shape)
     return np.where(total >= max(min_observations, 1), hhi, np.nan)
