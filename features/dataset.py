@@ -110,7 +110,7 @@ def _features_at(
     current["current_tier_code"] = current["current_tier"].map(TIER_CODES).astype(float)
     first_paid = _first_paid_day(events)
     started = np.repeat(first_paid, len(snapshots)) < np.tile(
-        (snapshots.asi8 // (HOURS_PER_DAY * 3_600_000_000_000)), len(first_paid)
+        (snapshots.as_unit("ns").asi8 // (HOURS_PER_DAY * 3_600_000_000_000)), len(first_paid)
     )
     columns = ["merchant_id", "snapshot_at", *load_catalogue().names, "current_tier"]
     return current.loc[started, columns].reset_index(drop=True)
@@ -175,6 +175,7 @@ def build_snapshot_features(
     )
     if snapshot != snapshot.normalize():
         raise ValueError(f"snapshot_at must be a midnight UTC, got {snapshot}")
+    snapshot = snapshot.as_unit("ns")  # the resolution training rows carry
     return _features_at(order_events(orders), pd.DatetimeIndex([snapshot]), cfg, rules)
 
 

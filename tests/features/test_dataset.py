@@ -20,6 +20,7 @@ STAGES = ("accepted_at", "packed_at", "shipped_at", "delivered_at", "status_at")
 
 def features_at(orders: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
     rows = build_snapshot_features(orders, snapshot, CFG, RULES)
+    assert len(rows), "no rows at the snapshot: a point-in-time comparison would be vacuous"
     return rows.sort_values("merchant_id", ignore_index=True)
 
 
@@ -42,7 +43,8 @@ def tamper_after(
         later_status = orders["status_at"] >= snapshot
         out.loc[later_status, "status"] = "in_transit"
         out.loc[later_status, "cancelled_by"] = "none"
-        out.loc[later_status, ["logistics_rating", "logistics_complaint"]] = pd.NA
+        # a review is known from the delivery it rates (contract), so only undone deliveries lose it
+        out.loc[out["delivered_at"].isna(), ["logistics_rating", "logistics_complaint"]] = pd.NA
     else:
         for i, column in enumerate(STAGES[:-1]):
             for later_col in STAGES[i + 1 : -1]:
@@ -83,6 +85,18 @@ def test_serving_path_equals_training_rows() -> None:
         "merchant_id", ignore_index=True
     )
     pd.testing.assert_frame_equal(served, offline[served.columns])
+
+
+def test_serving_path_accepts_a_snapshot_typed_by_hand() -> None:
+    """A user's '2026-..' string parses at microsecond resolution; the rows must not vanish."""
+    orders = random_orders(n=800, merchants=4, seed=2, days=70)
+    dataset = build_dataset(orders, CFG, RULES)
+    snapshot = pd.Timestamp(dataset["snapshot_at"].unique()[3])
+    typed = str(snapshot.date())
+    assert pd.Timestamp(typed).unit != "ns"
+    served = build_snapshot_features(orders, typed, CFG, RULES)
+    assert len(served) == (dataset["snapshot_at"] == snapshot).sum() > 0
+    assert served["snapshot_at"].dtype == dataset["snapshot_at"].dtype
 
 
 def test_dataset_columns_labels_and_completeness() -> None:
