@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,41 @@ app = typer.Typer(
 ingest_app = typer.Typer(help="Convert a public dataset into the canonical order table.")
 app.add_typer(ingest_app, name="ingest")
 console = Console()
+
+
+EngineOption = Annotated[
+    str, typer.Option(help="pandas (this process) or dask (a cluster; see docs/scale-out.md).")
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler address (tcp://host:8786); default: a LocalCluster here."),
+]
+
+
+def engine_config(engine: str, scheduler: str | None, **options: object):
+    """The typed engine config of the CLI flags; a bad combination exits 2 naming the flag."""
+    from features.engine import EngineConfig, EngineError
+
+    try:
+        return EngineConfig(engine=engine, scheduler=scheduler, **options)
+    except EngineError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def engine_session(cfg):
+    """`engine_client` for a command: an unreachable scheduler is one red line and exit 2."""
+    from features.engine import UnreachableSchedulerError, cluster_summary, engine_client
+
+    try:
+        with engine_client(cfg) as client:
+            if client is not None:
+                console.print(cluster_summary(client))
+            yield client
+    except UnreachableSchedulerError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
 
 
 def _counts_table(title: str, counts: dict[str, int], key: str = "value") -> Table:
@@ -217,9 +253,14 @@ def build_dataset_command(
     min_orders: Annotated[
         int | None, typer.Option(help="Override the rulebook's minimum orders per window.")
     ] = None,
+    engine: EngineOption = "pandas",
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """Build point-in-time features and next-window labels for every merchant and snapshot."""
+    """Build point-in-time features and next-window labels for every merchant and snapshot.
+
+    --out without a .parquet/.csv suffix writes a folder of parquet parts (required by dask)."""
     from features.dataset import DatasetConfig, build_dataset, dataset_summary
+    from features.distributed import is_folder_target, write_parquet_folder
     from features.io import write_table
     from features.rulebook import load_rulebook
 
@@ -231,11 +272,18 @@ def build_dataset_command(
     cfg = DatasetConfig(
         window_days=window_days, horizon_days=horizon_days, cadence_days=cadence_days
     )
-    valid = _read_valid_orders(orders)
-    with console.status(f"building features for {len(valid):,} orders"):
-        dataset = build_dataset(valid, cfg, rules)
-    write_table(dataset, out)
-    s = dataset_summary(dataset)
+    engine_cfg = engine_config(engine, scheduler)
+    if engine_cfg.is_dask:
+        s = _build_dataset_dask(engine_cfg, orders, out, cfg, rules)
+    else:
+        valid = _read_valid_orders(orders)
+        with console.status(f"building features for {len(valid):,} orders"):
+            dataset = build_dataset(valid, cfg, rules)
+        if is_folder_target(out):
+            write_parquet_folder(dataset, out)
+        else:
+            write_table(dataset, out)
+        s = dataset_summary(dataset)
     console.print(
         f"{s['rows']:,} rows, {s['merchants']:,} merchants, {s['snapshots']} snapshots; "
         f"{s['trainable_rows']:,} trainable, {s['insufficient_label_rows']:,} with "
@@ -243,6 +291,51 @@ def build_dataset_command(
     )
     console.print(_counts_table("Label tiers (complete windows)", s["label_distribution"], "tier"))
     console.print(f"-> {out}")
+
+
+def _build_dataset_dask(engine_cfg, orders: Path, out: Path, cfg, rules) -> dict[str, object]:
+    """The dask engine's build: merchant partitions on the cluster, a folder of parts at `out`."""
+    from features.contract import ContractError
+    from features.distributed import NoValidOrdersError, build_dataset_dask, is_folder_target
+    from features.io import TableReadError
+
+    if not is_folder_target(out):
+        console.print(f"[red]error:[/] --out {out}: the dask engine writes a folder (no suffix)")
+        raise typer.Exit(2)
+    with engine_session(engine_cfg) as client, task_progress() as advance:
+        try:
+            result = build_dataset_dask(client, orders, out, cfg, rules, advance=advance)
+        except (ContractError, TableReadError, NoValidOrdersError) as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+    if result.rejected_orders:
+        console.print(
+            f"[yellow]{result.rejected_orders:,} rows rejected by the contract were left "
+            f"out (see `les validate {orders}`)[/]"
+        )
+    return result.summary
+
+
+@contextmanager
+def task_progress():
+    """A rich progress bar with one line per step; yields the `advance(step, total)` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    tasks: dict[str, int] = {}
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+
+        def advance(step: str, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.advance(tasks[step])
+
+        yield advance
 
 
 @ingest_app.command("olist")
