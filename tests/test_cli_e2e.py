@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from training.cli import app
+from training.explain_schema import ExplanationReport
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow")]
 runner = CliRunner()
@@ -55,6 +57,50 @@ def test_pipeline_commands_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "les-forecaster" in listed
     assert "promoted" not in run("promote", "1")
     run("promote", "99", expect=2)
+
+    merchant = frame["merchant_id"].iloc[0]
+    snapshot = str(frame["snapshot_at"].max().date())
+    orders = str(world / "orders.parquet")
+    explained = json.loads(
+        run(
+            "explain",
+            "--orders",
+            orders,
+            "--merchant",
+            merchant,
+            "--snapshot",
+            snapshot,
+            "--format",
+            "json",
+        )
+    )
+    report = ExplanationReport.model_validate(explained)
+    assert report.explanation.merchant_id == merchant and report.model.version == "1"
+    from_dataset = json.loads(
+        run("explain", "--dataset", str(dataset), "--merchant", merchant, "--format", "json")
+    )
+    # the dataset's newest snapshot, rebuilt from the orders: the same features, the same forecast
+    assert from_dataset["explanation"]["forecast"] == explained["explanation"]["forecast"]
+    assert "cannot explain" in run(
+        "explain", "--orders", orders, "--merchant", "nobody", "--format", "md", expect=2
+    )
+    assert "cannot load model" in run(
+        "explain",
+        "--dataset",
+        str(dataset),
+        "--merchant",
+        merchant,
+        "--model",
+        "models:/nope@champion",
+        "--format",
+        "md",
+        expect=2,
+    )
+
+    html = tmp_path / "report.html"
+    reported = run("report", "--dataset", str(dataset), "--out", str(html))
+    assert "stage ranking" in reported and html.exists()
+    assert json.loads(html.with_suffix(".json").read_text())["model"]["version"] == "1"
 
 
 def test_validate_reports_rejections_and_exit_codes(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -124,6 +125,8 @@ def _load_model(uri: str):
     from training.registered import load_registered_forecaster
     from training.tracking import RegistryError, resolve_tracking
 
+    # MLflow's download bar writes to stderr; a JSON report piped from stdout should stand alone.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         return load_registered_forecaster(uri, resolve_tracking())
     except RegistryError as exc:

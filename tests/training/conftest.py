@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,29 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path / "mlruns"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A forecaster trained and registered once per test session, in its own store."""
+
+    model: object  # training.registered.RegisteredForecaster
+    dataset: pd.DataFrame
+    store: Path
+    tracking_uri: str
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory, small_dataset: pd.DataFrame):
+    from training.config import load_train_config
+    from training.pipeline import train_and_register
+    from training.registered import load_registered_forecaster
+    from training.tracking import TrackingConfig
+
+    store = tmp_path_factory.mktemp("explain-store")
+    tracking = TrackingConfig(f"sqlite:///{store / 'mlflow.db'}", (store / "artifacts").as_uri())
+    result = train_and_register(
+        small_dataset, load_train_config(), load_rulebook(), load_catalogue(), tracking
+    )
+    model = load_registered_forecaster(result.model_uri, tracking)
+    return TrainedModel(model, small_dataset, store, tracking.tracking_uri)
