@@ -10,7 +10,15 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.cli import app, console
+from features.cli import (
+    EngineOption,
+    SchedulerOption,
+    app,
+    console,
+    engine_config,
+    engine_session,
+    task_progress,
+)
 
 __all__ = ["app"]
 
@@ -41,15 +49,27 @@ def train(
         Path | None, typer.Option(help="Training config YAML (see training/config.py for keys).")
     ] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    engine: EngineOption = "pandas",
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """Backtest, train and register the LES forecaster; gate the `champion` alias."""
+    """Backtest, train and register the LES forecaster; gate the `champion` alias.
+
+    With --engine dask every booster is fitted by lightgbm.dask on the cluster (and --orders are
+    turned into features there); the logged model is the same and serves unchanged."""
     from training.config import load_train_config
 
     if (dataset is None) == (orders is None):
         raise typer.BadParameter("give exactly one of --dataset or --orders")
     train_config = load_train_config(config, experiment_name=experiment)
-    frame = _load_or_build_dataset(dataset, orders)
-    _train_and_report(frame, train_config)
+    engine_cfg = engine_config(engine, scheduler)
+    if not engine_cfg.is_dask:
+        _train_and_report(_load_or_build_dataset(dataset, orders), train_config)
+        return
+    from training.distributed import DaskTrainer
+
+    with engine_session(engine_cfg) as client:
+        frame = _load_or_build_dataset_dask(client, dataset, orders)
+        _train_and_report(frame, train_config, DaskTrainer(client))
 
 
 @app.command()
@@ -126,7 +146,10 @@ def demo(
         dataset = build_dataset(world.orders, DatasetConfig(), load_rulebook())
     write_table(dataset, out / "dataset.parquet")
     console.print(f"dataset: {len(dataset):,} rows -> {out / 'dataset.parquet'}")
-    _train_and_report(dataset, load_train_config())
+    result = _train_and_report(dataset, load_train_config())
+    from training.report_cli import write_demo_reports
+
+    write_demo_reports(result.model_uri, dataset, out)
 
 
 def _load_or_build_dataset(dataset: Path | None, orders: Path | None):
@@ -146,9 +169,42 @@ def _load_or_build_dataset(dataset: Path | None, orders: Path | None):
         return build_dataset(result.valid, DatasetConfig(), load_rulebook())
 
 
-def _train_and_report(frame, train_config) -> None:
+def _load_or_build_dataset_dask(client, dataset: Path | None, orders: Path | None):
+    """The dataset table; from --orders it is built on the cluster into a folder beside them
+    (storage the workers share) and removed once read."""
+    import shutil
+
+    from features.contract import ContractError
+    from features.dataset import DatasetConfig
+    from features.distributed import NoValidOrdersError, build_dataset_dask
+    from features.io import TableReadError, read_table
+    from features.rulebook import load_rulebook
+
+    if dataset is not None:
+        return read_table(dataset)
+    folder = orders.with_name(f"{orders.stem}.dataset")
+    try:
+        with task_progress() as advance:
+            built = build_dataset_dask(
+                client, orders, folder, DatasetConfig(), load_rulebook(), advance=advance
+            )
+        if built.rejected_orders:
+            console.print(
+                f"[yellow]{built.rejected_orders:,} order rows rejected by the contract "
+                f"(run `les validate {orders}` for reasons)[/]"
+            )
+        return read_table(folder)
+    except (ContractError, TableReadError, NoValidOrdersError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _train_and_report(frame, train_config, fit=None):
     from features.catalogue import load_catalogue
     from features.rulebook import load_rulebook
+    from training.models import fit_forecaster
     from training.pipeline import TrainingError, train_and_register
     from training.splits import SplitError
     from training.tracking import resolve_tracking
@@ -157,7 +213,13 @@ def _train_and_report(frame, train_config) -> None:
     try:
         with _progress() as progress:
             result = train_and_register(
-                frame, train_config, load_rulebook(), load_catalogue(), tracking, progress
+                frame,
+                train_config,
+                load_rulebook(),
+                load_catalogue(),
+                tracking,
+                progress,
+                fit or fit_forecaster,
             )
     except (SplitError, TrainingError) as exc:
         console.print(f"[red]cannot train:[/] {exc}")
@@ -184,6 +246,7 @@ def _train_and_report(frame, train_config) -> None:
         f"MLflow run {result.run_id}; browse with:\n  mlflow ui --backend-store-uri "
         f"{tracking.tracking_uri}"
     )
+    return result
 
 
 def _metrics_table(result) -> Table:

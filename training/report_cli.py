@@ -113,6 +113,33 @@ def report(
     console.print(f"-> {out} and {json_path}")
 
 
+def write_demo_reports(model_uri: str, dataset, out: Path) -> None:
+    """The demo's last step: the global report and the report of the merchant forecast lowest."""
+    from training.attribution import predict_frame
+    from training.global_report import build_global_report, render_global_html
+    from training.merchant_report import MerchantRow, build_report, render
+    from training.tracking import activate, pooled_backtest_metrics, resolve_tracking
+
+    loaded = _load_model(model_uri)
+    recent = newest_snapshots(dataset, 4)
+    client = activate(resolve_tracking())
+    with console.status("writing the global and merchant reports"):
+        result = build_global_report(loaded, recent, pooled_backtest_metrics(client, loaded.run_id))
+        latest = newest_snapshots(dataset, 1)
+        worst = int(predict_frame(loaded, latest)["predicted_score"].to_numpy().argmin())
+        row = MerchantRow(latest.iloc[[worst]].reset_index(drop=True), "dataset")
+        merchant = render(build_report(loaded, row), "html")
+    (out / "report.html").write_text(render_global_html(result))
+    (out / "report.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    merchant_path = out / f"explain_{row.features['merchant_id'].iloc[0]}.html"
+    merchant_path.write_text(merchant)
+    console.print(
+        "stage ranking (mean |points|): "
+        + ", ".join(f"{r.label} {r.mean_abs_points:.3f}" for r in result.stage_ranking.itertuples())
+    )
+    console.print(f"reports: {out / 'report.html'} and {merchant_path}")
+
+
 def newest_snapshots(frame, n: int):
     """The rows of the newest `n` snapshots (all rows when n <= 0)."""
     if n <= 0 or "snapshot_at" not in frame:
