@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,13 +14,15 @@ from training.baselines import logistic_proba, persistence_scores, persistence_t
 from training.config import TrainConfig
 from training.forecaster_model import ordinal_tier_codes
 from training.metrics import score_metrics, tier_metrics
-from training.models import fit_forecaster
+from training.models import Forecaster, fit_forecaster
 from training.splits import Fold, fold_masks, rolling_origin_folds
 
 MODEL = "lightgbm"
 MODEL_SCORE_TIER = "lightgbm_score_tier"
 PERSISTENCE = "persistence"
 LOGISTIC = "logistic"
+# Fits a forecaster on training rows: `fit_forecaster` here, `training.distributed.DaskTrainer` on Dask.
+FitForecaster = Callable[[pd.DataFrame, tuple[str, ...], TrainConfig], Forecaster]
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,13 @@ def run_backtest(
     config: TrainConfig,
     rules: Rulebook,
     progress: Progress | None = None,
+    fit: FitForecaster = fit_forecaster,
 ) -> BacktestResult:
     folds = rolling_origin_folds(rows["snapshot_at"], config.n_folds, config.horizon_days)
     task = progress.add_task("backtest folds", total=len(folds)) if progress else None
     per_fold = []
     for fold in folds:
-        per_fold.append(_predict_fold(rows, fold, feature_names, config, rules))
+        per_fold.append(_predict_fold(rows, fold, feature_names, config, rules, fit))
         if progress is not None:
             progress.advance(task)
     predictions = pd.concat(per_fold, ignore_index=True)
@@ -68,10 +72,11 @@ def _predict_fold(
     feature_names: tuple[str, ...],
     config: TrainConfig,
     rules: Rulebook,
+    fit: FitForecaster,
 ) -> pd.DataFrame:
     train_mask, test_mask = fold_masks(rows["snapshot_at"], fold)
     train, test = rows.loc[train_mask], rows.loc[test_mask]
-    forecaster = fit_forecaster(train, feature_names, config)
+    forecaster = fit(train, feature_names, config)
     proba = forecaster.predict_proba(test)
     score = forecaster.predict_score(test)
     out = test[["merchant_id", "snapshot_at", "label_tier_code", "label_score"]].copy()

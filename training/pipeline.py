@@ -20,7 +20,14 @@ from features.catalogue import Catalogue
 from features.rulebook import TIER_CODES, Rulebook
 from training import plots
 from training.advice import peer_reference
-from training.backtest import MODEL, PERSISTENCE, BacktestResult, run_backtest, trainable_rows
+from training.backtest import (
+    MODEL,
+    PERSISTENCE,
+    BacktestResult,
+    FitForecaster,
+    run_backtest,
+    trainable_rows,
+)
 from training.config import TrainConfig
 from training.models import Forecaster, booster_text, fit_forecaster
 from training.tracking import (
@@ -97,12 +104,15 @@ def train_and_register(
     catalogue: Catalogue,
     tracking: TrackingConfig,
     progress: Progress | None = None,
+    fit: FitForecaster = fit_forecaster,
 ) -> TrainResult:
+    """`fit` trains each fold's and the final forecaster: in this process by default, on a Dask
+    cluster with `training.distributed.DaskTrainer`; everything else is the same either way."""
     rows = trainable_rows(dataset)
     _check_trainable(rows)
     names = model_feature_names(catalogue, config)
-    backtest = run_backtest(rows, names, config, rules, progress)
-    forecaster = fit_forecaster(rows, names, config)
+    backtest = run_backtest(rows, names, config, rules, progress, fit)
+    forecaster = fit(rows, names, config)
     client = activate(tracking)
     experiment_id = ensure_experiment(client, config.experiment_name, tracking)
     previous_champion = champion_metrics(client, config.registered_model_name)

@@ -1,0 +1,141 @@
+"""Training on Dask: same params, same round choice, a model that logs and serves unchanged, and
+backtest metrics within PARITY_TOLERANCE of the pandas engine's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalogue import load_catalogue
+from features.engine import EngineConfig, engine_client
+from features.rulebook import load_rulebook
+from training.backtest import MODEL, run_backtest, trainable_rows
+from training.config import load_train_config
+from training.distributed import (
+    WEIGHT,
+    early_stopping_rounds,
+    estimator_params,
+    partition_loss_curve,
+)
+from training.pipeline import model_feature_names, train_and_register
+from training.registered import load_registered_forecaster
+from training.tracking import resolve_tracking
+
+from .conftest import make_dataset
+
+# Data-parallel LightGBM bins and bags each worker's rows on that worker, so the boosters differ
+# slightly from a single-process fit; pooled backtest metrics must agree to this much.
+PARITY_TOLERANCE = {"macro_f1": 0.05, "qwk": 0.05, "score_mae": 0.05}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with engine_client(EngineConfig("dask", n_workers=2)) as client:
+        yield client
+
+
+def test_native_params_become_estimator_arguments() -> None:
+    params = {
+        "feature_fraction": 0.6,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 10.0,
+        "seed": 3,
+        "num_threads": 2,
+        "objective": "multiclass",
+        "num_class": 4,
+        "deterministic": True,
+    }
+    assert estimator_params(params, 120) == {
+        "colsample_bytree": 0.6,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "reg_lambda": 10.0,
+        "random_state": 3,
+        "objective": "multiclass",
+        "num_class": 4,
+        "deterministic": True,
+        "n_estimators": 120,
+    }
+
+
+@pytest.mark.parametrize(
+    ("target", "params"),
+    [
+        ("label_tier_code", {"objective": "multiclass", "num_class": 4, "metric": "multi_logloss"}),
+        ("label_score", {"objective": "regression", "metric": "l2"}),
+    ],
+)
+def test_loss_curve_and_round_choice_match_lightgbm_early_stopping(
+    target: str, params: dict
+) -> None:
+    rng = np.random.default_rng(0)
+    names = ("a", "b", "c")
+    frame = pd.DataFrame(rng.normal(size=(900, 3)), columns=list(names))
+    frame["label_score"] = frame["a"] * 2 + rng.normal(0, 1.5, len(frame))
+    frame["label_tier_code"] = np.digitize(frame["label_score"], [-2, 0, 2])
+    frame[WEIGHT] = np.where(frame["label_tier_code"] == 0, 2.0, 1.0)
+    fit, valid = frame.iloc[:600], frame.iloc[600:]
+    weight = target == "label_tier_code"
+    sets = [
+        lgb.Dataset(part[list(names)], part[target], weight=part[WEIGHT] if weight else None)
+        for part in (fit, valid)
+    ]
+    recorded: dict = {}
+    booster = lgb.train(
+        {**params, "verbosity": -1, "learning_rate": 0.3, "seed": 1},
+        sets[0],
+        num_boost_round=200,
+        valid_sets=[sets[1]],
+        callbacks=[lgb.early_stopping(10, verbose=False), lgb.record_evaluation(recorded)],
+    )
+    curve = np.asarray(recorded["valid_0"][params["metric"]])
+    full = lgb.train(
+        {**params, "verbosity": -1, "learning_rate": 0.3, "seed": 1}, sets[0], len(curve)
+    )
+    unweighted = valid if weight else valid.assign(**{WEIGHT: 1.0})
+    halves = [
+        partition_loss_curve(full.model_to_string(), part, names, target)
+        for part in (unweighted.iloc[:100], unweighted.iloc[100:])
+    ]
+    ours = (halves[0][0] + halves[1][0]) / (halves[0][1] + halves[1][1])
+    np.testing.assert_allclose(ours, curve, rtol=1e-6)  # LightGBM keeps labels as float32
+    assert early_stopping_rounds(curve, 10) == booster.best_iteration
+
+
+@pytest.mark.xdist_group("dask")
+def test_dask_training_registers_a_servable_model_with_pandas_parity(
+    client, mlflow_store: Path
+) -> None:
+    dataset = make_dataset(n_merchants=60, n_snapshots=36, seed=4)
+    config = load_train_config(
+        n_folds=2,
+        max_boost_rounds=80,
+        early_stopping_rounds=10,
+        lgbm_params={"learning_rate": 0.1},
+    )
+    rules, catalogue = load_rulebook(), load_catalogue()
+    from training.distributed import DaskTrainer
+
+    tracking = resolve_tracking()
+    result = train_and_register(
+        dataset, config, rules, catalogue, tracking, fit=DaskTrainer(client)
+    )
+    rows = trainable_rows(dataset)
+    pandas_run = run_backtest(rows, model_feature_names(catalogue, config), config, rules)
+    for metric, tolerance in PARITY_TOLERANCE.items():
+        dask_value = result.backtest.pooled(MODEL, metric)
+        pandas_value = pandas_run.pooled(MODEL, metric)
+        assert abs(dask_value - pandas_value) <= tolerance, (metric, dask_value, pandas_value)
+
+    loaded = load_registered_forecaster(result.model_uri, tracking)
+    assert loaded.forecaster.classifier.model_to_string().startswith("tree\nversion=v4")
+    served = mlflow.pyfunc.load_model(result.model_uri).predict(rows.head(20))
+    local = loaded.forecaster.predict_score(rows.head(20))
+    np.testing.assert_allclose(served["predicted_score"].to_numpy(), local)
+    assert served["tier"].isin(loaded.tiers_by_code).all()
