@@ -1,0 +1,172 @@
+"""ASGI guard in front of every route: bearer-token auth, a body-size limit, model headers.
+
+Plain ASGI (no framework) so it runs before BentoML reads or parses a byte of the body: an
+oversized or unauthorised request costs the worker nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Probes stay open so an orchestrator needs no secret to ask whether the service is alive.
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+JSON_MEDIA_TYPE = b"application/json"
+
+
+@dataclass
+class ModelHeaders:
+    """Filled once the worker has loaded its model; every response then names it."""
+
+    items: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def set(self, name: str, version: str, rulebook_version: int) -> None:
+        self.items = [
+            (b"x-les-model-name", name.encode()),
+            (b"x-les-model-version", version.encode()),
+            (b"x-les-rulebook-version", str(rulebook_version).encode()),
+        ]
+
+
+def bearer_token_ok(headers: list[tuple[bytes, bytes]], token: bytes) -> bool:
+    """Constant-time comparison of `Authorization: Bearer <token>`."""
+    for key, value in headers:
+        if key.lower() == b"authorization":
+            scheme, _, credentials = value.partition(b" ")
+            return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token)
+    return False
+
+
+def media_type_ok(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Bodies are JSON: BentoML would hand a multipart or pickle body to other parsers."""
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            return value.split(b";")[0].strip().lower() == JSON_MEDIA_TYPE
+    return True
+
+
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """Content-Length as a number; None when absent; -1 when it is not a number."""
+    for key, value in headers:
+        if key.lower() == b"content-length":
+            return int(value) if value.strip().isdigit() else -1
+    return None
+
+
+async def json_reply(
+    send: Send, status: int, message: str, extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra_headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        max_body_bytes: int,
+        model_headers: ModelHeaders,
+    ) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.max_body_bytes = max_body_bytes
+        self.model_headers = model_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = self._with_model_headers(send)
+        headers = scope.get("headers", [])
+        if (
+            self.token is not None
+            and scope["path"] not in OPEN_PATHS
+            and not bearer_token_ok(headers, self.token)
+        ):
+            await json_reply(
+                send,
+                401,
+                "missing or wrong bearer token: send 'Authorization: Bearer <LES_API_TOKEN>'",
+                ((b"www-authenticate", b'Bearer realm="les"'),),
+            )
+            return
+        if scope["method"] == "POST" and not media_type_ok(headers):
+            await json_reply(send, 415, "send the body as JSON (Content-Type: application/json)")
+            return
+        length = declared_length(headers)
+        if length == -1:
+            await json_reply(send, 400, "Content-Length is not a number")
+            return
+        if length is not None and length > self.max_body_bytes:
+            await self._too_large(send)
+            return
+        if length is None:
+            body, complete = await _read_at_most(receive, self.max_body_bytes)
+            if not complete:
+                await self._too_large(send)
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
+
+    async def _too_large(self, send: Send) -> None:
+        await json_reply(
+            send,
+            413,
+            f"request body over {self.max_body_bytes} bytes (LES_MAX_BODY_BYTES); split the batch",
+        )
+
+    def _with_model_headers(self, send: Send) -> Send:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.model_headers.items:
+                message["headers"] = [*message.get("headers", []), *self.model_headers.items]
+            await send(message)
+
+        return sending
+
+
+async def _read_at_most(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """A body without Content-Length (chunked), read until its end or past `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), True
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", False
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hand the buffered body to the app once, then fall back to the real channel."""
+    sent = False
+
+    async def receiving() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receiving

@@ -1,0 +1,339 @@
+"""HTTP request and response shapes, derived from the feature catalogue and the order contract.
+
+Nothing here names a feature or an order column: the request models are built from
+`features/catalogue.yaml` and `features.contract.ORDER_COLUMNS`, so a new catalogue feature is a new
+API field (with its range, unit and description) without touching this file. The explanation shape
+is `training.explain_schema`'s, the same one `les explain --format json` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from features.catalogue import Catalogue, Feature
+from features.contract import ORDER_COLUMNS, Column
+from features.dataset import TREND_FEATURES
+from features.rulebook import MAX_POINTS, TIER_CODES
+from serving.config import ServiceConfig
+from training.explain_schema import Forecast, MerchantExplanation, ModelInfo
+
+TREND_NAMES = frozenset(f"{name}_trend" for name in TREND_FEATURES)
+NON_NEGATIVE_UNITS = ("hours", "days", "orders")
+MERCHANT_ID_MAX_LENGTH = 200
+
+# Illustrative values for the OpenAPI examples: one plausible merchant, in catalogue units.
+EXAMPLE_FEATURES: dict[str, float] = {
+    "acceptance_delay_hours_p50": 0.6,
+    "acceptance_delay_hours_p90": 3.5,
+    "accepted_within_1h_rate": 0.82,
+    "seller_fault_cancellation_rate": 0.012,
+    "pick_pack_hours_p50": 14.0,
+    "pick_pack_hours_p90": 41.0,
+    "late_dispatch_rate": 0.09,
+    "backlog_orders_at_snapshot": 35.0,
+    "backlog_days_of_demand": 1.4,
+    "late_dispatch_rate_trend": 0.03,
+    "pickup_within_24h_of_ready_rate": 0.91,
+    "transit_hours_p50": 52.0,
+    "transit_hours_p90": 110.0,
+    "on_time_delivery_rate": 0.93,
+    "logistics_negative_review_rate": 0.021,
+    "orders_in_window": 740.0,
+    "livestream_order_share": 0.55,
+}
+
+
+def feature_bounds(feature: Feature) -> tuple[float | None, float | None]:
+    """The values a feature can take, read off its catalogue entry.
+
+    A share over a declared denominator lies in 0..1; a duration or a count cannot be negative; a
+    trend is a difference of two windows and may be either sign; other ratios (surge ratio, growth,
+    coefficient of variation) are unbounded. A value outside these is a client bug (a percentage
+    sent as 93, a duration with its sign flipped), so the API refuses it instead of scoring it."""
+    if feature.name in TREND_NAMES:
+        return None, None
+    if feature.denominator is not None:
+        return 0.0, 1.0
+    if feature.unit in NON_NEGATIVE_UNITS:
+        return 0.0, None
+    if feature.unit == "points":
+        return 0.0, MAX_POINTS
+    if feature.unit == "tier":
+        return float(min(TIER_CODES.values())), float(max(TIER_CODES.values()))
+    return None, None
+
+
+def feature_description(feature: Feature) -> str:
+    low, high = feature_bounds(feature)
+    span = "any value" if low is None and high is None else _span(low, high)
+    return (
+        f"{feature.description} Stage: {feature.stage}; unit: {feature.unit}; "
+        f"better: {feature.direction}; {span}; null or absent = unknown."
+    )
+
+
+def _span(low: float | None, high: float | None) -> str:
+    if high is None:
+        return f">= {low:g}"
+    return f"{low:g}..{high:g}"
+
+
+class _FeatureValuesBase(BaseModel):
+    """Catalogue features by name; the subclass adds one optional float field per feature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names(cls, data: Any) -> Any:
+        """One message listing every unknown name, rather than one error per name."""
+        if isinstance(data, dict):
+            unknown = sorted(str(k) for k in data if k not in cls.model_fields)
+            if unknown:
+                raise ValueError(
+                    f"unknown feature names {unknown}; the catalogue's names are listed in "
+                    "the OpenAPI document (/docs.json) and by `les features --list`"
+                )
+        return data
+
+
+def feature_values_model(catalogue: Catalogue) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for feature in catalogue.features:
+        low, high = feature_bounds(feature)
+        fields[feature.name] = (
+            float | None,
+            Field(
+                default=None,
+                ge=low,
+                le=high,
+                strict=True,
+                allow_inf_nan=False,
+                description=feature_description(feature),
+            ),
+        )
+    return create_model(
+        "FeatureValues",
+        __base__=_FeatureValuesBase,
+        __doc__="Feature values by catalogue name. Missing features are unknown (NaN to the model).",
+        **fields,
+    )
+
+
+def _merchant_model(features: type[BaseModel]) -> type[BaseModel]:
+    return create_model(
+        "MerchantFeatures",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="One merchant: its id and its feature values at the snapshot to forecast from.",
+        merchant_id=(str, Field(min_length=1, max_length=MERCHANT_ID_MAX_LENGTH)),
+        features=(features, Field(default_factory=features)),
+    )
+
+
+def _batch_request_model(
+    name: str, merchant: type[BaseModel], max_batch: int, example: dict
+) -> type[BaseModel]:
+    return create_model(
+        name,
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"example": example}),
+        merchants=(
+            list[merchant],  # type: ignore[valid-type]
+            Field(
+                min_length=1,
+                max_length=max_batch,
+                description=f"1 to {max_batch} merchants (LES_MAX_BATCH).",
+            ),
+        ),
+    )
+
+
+def _order_field(column: Column) -> tuple[Any, Any]:
+    """A contract column as a JSON field: its JSON type only; the contract judges the content."""
+    extra: dict[str, Any] = {}
+    if column.kind == "bool":
+        kind: Any = StrictBool
+    elif column.kind == "int":
+        kind = StrictInt
+    else:
+        kind = str
+    if column.kind == "timestamp":
+        extra["format"] = "date-time"
+    if column.values:
+        extra["enum"] = list(column.values)
+    field = Field(
+        default=... if column.required else None,
+        description=column.description,
+        ge=column.min_value,
+        le=column.max_value,
+        json_schema_extra=extra or None,
+    )
+    return (kind if column.required else kind | None), field
+
+
+def order_event_model() -> type[BaseModel]:
+    return create_model(
+        "OrderEvent",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="One order in the canonical order contract (features/contract.py).",
+        **{column.name: _order_field(column) for column in ORDER_COLUMNS},
+    )
+
+
+EXAMPLE_ORDERS_REQUEST: dict[str, Any] = {
+    "snapshot_at": "2026-03-02T00:00:00Z",
+    "orders": [
+        {
+            "order_id": "o-1001",
+            "merchant_id": "shop-0042",
+            "channel": "livestream",
+            "created_at": "2026-02-20T19:02:11Z",
+            "paid_at": "2026-02-20T19:02:40Z",
+            "accepted_at": "2026-02-20T19:40:00Z",
+            "packed_at": "2026-02-21T09:15:00Z",
+            "shipped_at": "2026-02-21T16:30:00Z",
+            "delivered_at": "2026-02-23T11:05:00Z",
+            "ship_by": "2026-02-22T19:02:40Z",
+            "deliver_by": "2026-02-25T23:59:59Z",
+            "carrier": "carrier-a",
+            "tracking_valid": True,
+            "status": "delivered",
+            "cancelled_by": "none",
+            "logistics_rating": 5,
+        },
+        {
+            "order_id": "o-1002",
+            "merchant_id": "shop-0042",
+            "channel": "storefront",
+            "created_at": "2026-02-27T08:00:00Z",
+            "paid_at": "2026-02-27T08:01:00Z",
+            "status": "cancelled",
+            "status_at": "2026-02-27T10:00:00Z",
+            "cancelled_by": "buyer",
+        },
+    ],
+}
+
+
+class _OrdersRequestBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_ORDERS_REQUEST})
+    midnight_message: ClassVar[str] = "snapshot_at must be a midnight UTC (features are daily)"
+
+    snapshot_at: datetime = Field(
+        description="Forecast as of this midnight UTC; only events before it are used. "
+        "A time without a zone is read as UTC."
+    )
+    include_features: bool = Field(
+        default=False, description="Return the built feature values with each forecast."
+    )
+
+    @field_validator("snapshot_at")
+    @classmethod
+    def _midnight_utc(cls, value: datetime) -> datetime:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if (utc.hour, utc.minute, utc.second, utc.microsecond) != (0, 0, 0, 0):
+            raise ValueError(cls.midnight_message)
+        return utc
+
+
+def _orders_request_model(order: type[BaseModel], max_orders: int) -> type[BaseModel]:
+    return create_model(
+        "OrdersRequest",
+        __base__=_OrdersRequestBase,
+        __doc__="Raw order events plus the snapshot to build features at and forecast from.",
+        orders=(
+            list[order],  # type: ignore[valid-type]
+            Field(
+                min_length=1,
+                max_length=max_orders,
+                description=f"1 to {max_orders} orders (LES_MAX_ORDERS) of one or more merchants.",
+            ),
+        ),
+    )
+
+
+def example_features(catalogue: Catalogue) -> dict[str, float]:
+    """The example merchant, restricted to this catalogue's names."""
+    return {k: v for k, v in EXAMPLE_FEATURES.items() if k in catalogue.names}
+
+
+@dataclass(frozen=True)
+class ApiModels:
+    """The request models of one service configuration (limits come from ServiceConfig)."""
+
+    feature_values: type[BaseModel]
+    merchant: type[BaseModel]
+    predict_request: type[BaseModel]
+    explain_request: type[BaseModel]
+    order_event: type[BaseModel]
+    orders_request: type[BaseModel]
+
+
+def build_api_models(catalogue: Catalogue, config: ServiceConfig) -> ApiModels:
+    features = feature_values_model(catalogue)
+    merchant = _merchant_model(features)
+    example = {"merchants": [{"merchant_id": "shop-0042", "features": example_features(catalogue)}]}
+    order = order_event_model()
+    return ApiModels(
+        feature_values=features,
+        merchant=merchant,
+        predict_request=_batch_request_model("PredictRequest", merchant, config.max_batch, example),
+        explain_request=_batch_request_model("ExplainRequest", merchant, config.max_batch, example),
+        order_event=order,
+        orders_request=_orders_request_model(order, config.max_orders),
+    )
+
+
+class MerchantForecast(BaseModel):
+    merchant_id: str
+    forecast: Forecast
+    unknown_features: list[str] = Field(
+        description="Model features the request left null or absent: scored as unknown (NaN), "
+        "the way training treats a feature without enough observations."
+    )
+
+
+class PredictResponse(BaseModel):
+    """Forecasts in request order, with the model that made them."""
+
+    model: ModelInfo
+    forecasts: list[MerchantForecast]
+
+
+class OrdersForecast(MerchantForecast):
+    features: dict[str, float | None] | None = Field(
+        default=None,
+        description="Every catalogue feature as built from the orders (include_features=true).",
+    )
+
+
+class OrdersResponse(BaseModel):
+    """Forecasts from raw orders: features built by the training code, then scored."""
+
+    model: ModelInfo
+    snapshot_at: datetime
+    orders_received: int
+    forecasts: list[OrdersForecast]
+    merchants_without_history: list[str] = Field(
+        description="Merchants whose first paid order is not before the snapshot: nothing to "
+        "forecast from, so no forecast."
+    )
+
+
+class ExplainResponse(BaseModel):
+    """Per merchant: the forecast, its exact stage attribution and the ranked what-if advice."""
+
+    model: ModelInfo
+    explanations: list[MerchantExplanation]

@@ -1,0 +1,134 @@
+"""The ASGI guard on its own: auth, media type, body limits and model headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from serving.http import GuardMiddleware, ModelHeaders, bearer_token_ok, declared_length
+
+LIMIT = 100
+
+
+class Recorder:
+    """A downstream app that records whether it ran and what body it received."""
+
+    def __init__(self) -> None:
+        self.called = False
+        self.body = b""
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.called = True
+        while True:
+            message = await receive()
+            self.body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+def call(guard, path="/predict", method="POST", headers=(), chunks=(b"",)):
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "method": method, "headers": list(headers)}
+    asyncio.run(guard(scope, receive, send))
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], dict(start["headers"]), body
+
+
+def guard(token=None, model_headers=None):
+    app = Recorder()
+    headers = model_headers or ModelHeaders()
+    return GuardMiddleware(app, token=token, max_body_bytes=LIMIT, model_headers=headers), app
+
+
+def test_without_a_token_everything_passes():
+    middleware, app = guard()
+    status, _, _ = call(middleware, chunks=(b'{"a": 1}',))
+    assert status == 200 and app.body == b'{"a": 1}'
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [(None, 401), (b"Bearer nope", 401), (b"Basic tok", 401), (b"Bearer tok", 200)],
+)
+def test_token_required_on_api_routes(authorization, status):
+    middleware, app = guard(token="tok")
+    headers = [(b"authorization", authorization)] if authorization else []
+    got, response_headers, _ = call(middleware, headers=headers)
+    assert got == status
+    assert app.called == (status == 200)
+    if status == 401:
+        assert response_headers[b"www-authenticate"].startswith(b"Bearer")
+
+
+@pytest.mark.parametrize("probe", ["/healthz", "/livez", "/readyz"])
+def test_probes_are_open(probe):
+    middleware, _ = guard(token="tok")
+    assert call(middleware, path=probe, method="GET")[0] == 200
+
+
+def test_declared_oversize_is_refused_without_calling_the_app():
+    middleware, app = guard()
+    status, _, body = call(middleware, headers=[(b"content-length", b"101")])
+    assert status == 413 and not app.called
+    assert "LES_MAX_BODY_BYTES" in json.loads(body)["error"]
+
+
+def test_chunked_oversize_is_refused():
+    middleware, app = guard()
+    status, _, _ = call(middleware, chunks=(b"x" * 60, b"x" * 60))
+    assert status == 413 and not app.called
+
+
+def test_chunked_body_within_the_limit_is_replayed():
+    middleware, app = guard()
+    status, _, _ = call(middleware, chunks=(b"x" * 40, b"y" * 40))
+    assert status == 200 and app.body == b"x" * 40 + b"y" * 40
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        (b"application/json", 200),
+        (b"application/json; charset=utf-8", 200),
+        (b"multipart/form-data", 415),
+        (b"application/vnd.bentoml+pickle", 415),
+    ],
+)
+def test_only_json_bodies(content_type, status):
+    middleware, _ = guard()
+    assert call(middleware, headers=[(b"content-type", content_type)])[0] == status
+
+
+def test_model_headers_on_every_response_once_loaded():
+    model_headers = ModelHeaders()
+    middleware, _ = guard(token="tok", model_headers=model_headers)
+    assert b"x-les-model-version" not in call(middleware)[1]
+    model_headers.set("les-forecaster", "7", 2)
+    _, headers, _ = call(middleware)  # a 401 still names the model
+    assert headers[b"x-les-model-name"] == b"les-forecaster"
+    assert headers[b"x-les-model-version"] == b"7"
+    assert headers[b"x-les-rulebook-version"] == b"2"
+
+
+def test_header_parsing():
+    assert declared_length([(b"Content-Length", b"12")]) == 12
+    assert declared_length([(b"content-length", b"twelve")]) == -1
+    assert declared_length([]) is None
+    assert bearer_token_ok([(b"Authorization", b"bearer tok")], b"tok")
+    assert not bearer_token_ok([(b"authorization", b"Bearer tok2")], b"tok")

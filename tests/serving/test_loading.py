@@ -1,0 +1,60 @@
+"""Start-up checks that need no server: compatibility, pinning, the supervisor stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+from types import SimpleNamespace
+
+import pytest
+
+from features.catalogue import load_catalogue
+from features.rulebook import load_rulebook
+from serving import loading
+from serving.loading import StartupError, check_compatible, pinned_uri, stop_supervisor
+
+
+def fake_model(features=("late_dispatch_rate",), rulebook_version=None):
+    return SimpleNamespace(
+        forecaster=SimpleNamespace(feature_names=tuple(features)),
+        rulebook_version=load_rulebook().version if rulebook_version is None else rulebook_version,
+        model_name="les-forecaster",
+        model_version="4",
+    )
+
+
+def test_a_compatible_model_passes():
+    check_compatible(fake_model(), load_catalogue(), load_rulebook())
+
+
+def test_features_outside_the_catalogue_stop_start_up():
+    with pytest.raises(StartupError, match="mystery_feature"):
+        check_compatible(
+            fake_model(("late_dispatch_rate", "mystery_feature")), load_catalogue(), load_rulebook()
+        )
+
+
+def test_another_rulebook_version_stops_start_up():
+    rules = load_rulebook()
+    with pytest.raises(StartupError, match="rulebook version"):
+        check_compatible(fake_model(rulebook_version=rules.version + 1), load_catalogue(), rules)
+
+
+def test_an_alias_is_pinned_to_its_version():
+    served = SimpleNamespace(model=fake_model())
+    assert pinned_uri(served, "models:/les-forecaster@champion") == "models:/les-forecaster/4"
+    assert pinned_uri(served, "/models/local-folder") == "/models/local-folder"
+
+
+def test_a_worker_stops_only_its_own_supervisor(monkeypatch):
+    killed = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    monkeypatch.setattr(os, "getppid", lambda: 4242)
+    monkeypatch.delenv(loading.ENV_SUPERVISOR_PID, raising=False)
+    stop_supervisor()
+    monkeypatch.setenv(loading.ENV_SUPERVISOR_PID, "999")
+    stop_supervisor()
+    assert killed == []
+    monkeypatch.setenv(loading.ENV_SUPERVISOR_PID, "4242")
+    stop_supervisor()
+    assert killed == [(4242, signal.SIGTERM)]

@@ -1,0 +1,114 @@
+"""Start-up: bearer-token auth when LES_API_TOKEN is set, and a clean refusal to start without a
+usable model (one message, exit code 2, nothing left listening)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.serving.conftest import (
+    free_port,
+    les_serve,
+    running_server,
+    server_env,
+    stop,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
+TOKEN = "s3cret-token"
+START_FAILURE_TIMEOUT_S = 90
+MESSAGE = "les serving cannot start:"
+
+
+@pytest.fixture(scope="module")
+def auth_server(store, tmp_path_factory):
+    with running_server(store, tmp_path_factory.mktemp("auth"), LES_API_TOKEN=TOKEN) as server:
+        yield server
+
+
+BODY = json.dumps({"merchants": [{"merchant_id": "m"}]})
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("route", ["/predict", "/explain", "/predict_orders"])
+def test_api_routes_need_the_token(auth_server, route):
+    with auth_server.client(token="") as client:
+        missing = client.post(route, content=BODY, headers=JSON)
+    with auth_server.client(token="wrong") as client:
+        wrong = client.post(route, content=BODY, headers=JSON)
+    assert missing.status_code == 401 and wrong.status_code == 401
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_the_token_opens_the_api(auth_server):
+    with auth_server.client() as client:
+        response = client.post("/predict", content=BODY, headers=JSON)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/docs.json", "/"])
+def test_everything_but_health_is_closed(auth_server, path):
+    with auth_server.client(token="") as client:
+        assert client.get(path).status_code == 401
+    with auth_server.client() as client:
+        assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("probe", ["/healthz", "/livez", "/readyz"])
+def test_health_needs_no_token(auth_server, probe):
+    with auth_server.client(token="") as client:
+        assert client.get(probe).status_code == 200
+
+
+def _nothing_listens(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_no_usable_model_means_no_service(store, tmp_path: Path):
+    """A missing registry, a missing alias and a corrupt artifact: each `les serve` exits with
+    code 2 and one clear message naming the cause, and never leaves a port half-open."""
+    cases = {
+        "registry": (
+            {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty' / 'mlflow.db'}"},
+            "Registered Model with name=les-forecaster not found",
+        ),
+        "alias": ({"LES_MODEL_URI": "models:/les-forecaster@nosuch"}, "alias nosuch not found"),
+        "artifact": (
+            {"LES_MODEL_URI": "models:/les-forecaster@broken"},
+            "corrupt model artifact",
+        ),
+    }
+    (tmp_path / "empty").mkdir()
+    started = {}
+    for name, (env, _) in cases.items():
+        port = free_port()
+        log = tmp_path / f"{name}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                les_serve(port),
+                cwd=tmp_path,
+                env=server_env(store, **env),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        started[name] = (process, port, log)
+    try:
+        deadline = time.monotonic() + START_FAILURE_TIMEOUT_S
+        for name, (process, port, log) in started.items():
+            returncode = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+            text = log.read_text(errors="replace")
+            assert returncode == 2, text
+            assert text.count(MESSAGE) == 1, text
+            assert cases[name][1] in text, text
+            assert "Traceback" not in text, text
+            assert _nothing_listens(port)
+    finally:
+        for process, _, _ in started.values():
+            stop(process)
