@@ -13,12 +13,14 @@ from rich.table import Table
 from features.cli import (
     EngineOption,
     SchedulerOption,
+    _counts_table,
     app,
     console,
     engine_config,
     engine_session,
     task_progress,
 )
+from training.registered import DEFAULT_MODEL_URI
 
 __all__ = ["app"]
 
@@ -150,6 +152,68 @@ def demo(
     from training.report_cli import write_demo_reports
 
     write_demo_reports(result.model_uri, dataset, out)
+
+
+@app.command()
+def score(
+    dataset: Annotated[
+        Path,
+        typer.Option(help="(merchant, snapshot) dataset: a .parquet file or a folder of parts."),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(help="Forecasts: a .parquet file, or a folder of parts (dask: a folder)."),
+    ],
+    model: Annotated[
+        str, typer.Option(help="MLflow model URI (default: the registered champion).")
+    ] = DEFAULT_MODEL_URI,
+    snapshot: Annotated[
+        str, typer.Option(help="latest (each merchant's newest row), all, or a date YYYY-MM-DD.")
+    ] = "latest",
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add the base score and the points of each stage.")
+    ] = False,
+    engine: EngineOption = "pandas",
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Batch forecasts for a dataset: tier, tier probabilities and score per (merchant, snapshot).
+
+    With --explain each row also carries the base score and the points of every stage; base +
+    stages + bounds = predicted score. Memory is bounded by one chunk on either engine."""
+    from features.distributed import is_folder_target
+    from features.io import TableReadError
+    from training.batch_scoring import dataset_files, score_dask, score_pandas
+    from training.report_cli import _load_model
+    from training.scoring import ScoringInputError, parse_snapshot
+
+    engine_cfg = engine_config(engine, scheduler)
+    try:
+        choice = parse_snapshot(snapshot)
+        dataset_files(dataset)
+        if engine_cfg.is_dask and not is_folder_target(out):
+            raise ScoringInputError(f"--out {out}: the dask engine writes a folder (no suffix)")
+    except (ScoringInputError, TableReadError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    loaded = _load_model(model)
+    console.print(f"scoring {choice.describe()} with {loaded.model_name} v{loaded.model_version}")
+    try:
+        if engine_cfg.is_dask:
+            with engine_session(engine_cfg) as client, task_progress() as advance:
+                run = score_dask(client, loaded, dataset, out, choice, explain, advance)
+        else:
+            with task_progress() as advance:
+                run = score_pandas(loaded, dataset, out, choice, explain, advance)
+    except (ScoringInputError, TableReadError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if not run.summary.rows:
+        console.print(f"[red]error:[/] no row of {dataset} matches {choice.describe()}")
+        raise typer.Exit(2)
+    s = run.summary
+    console.print(f"{s.rows:,} rows scored, {s.merchants:,} merchants")
+    console.print(_counts_table("Forecast tiers", s.tiers, "tier"))
+    console.print(f"-> {out}")
 
 
 def _load_or_build_dataset(dataset: Path | None, orders: Path | None):
