@@ -148,8 +148,7 @@ async def _worker(
 async def _drive(
     url: str, body: bytes, concurrency: int, seconds: float
 ) -> tuple[list, int, float]:
-    """aiohttp rather than httpx: on the shared cores it left the server more CPU (measured:
-    /predict 1 merchant at concurrency 8, 430 -> 736 requests/s)."""
+    """aiohttp: the load generator shares the server's cores, so it must be cheap per request."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
