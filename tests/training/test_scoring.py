@@ -240,8 +240,7 @@ def test_les_score_bad_input_exits_2_with_a_reason(cli, rows, tmp_path: Path) ->
 
 # Each worker's limit. A worker with pandas, pyarrow, LightGBM and MLflow loaded holds ~260 MB of
 # its own and ~400 MB after reading parquet, and Dask pauses a worker at 80% of its limit, so this is
-# about the smallest limit that runs; the memory test's dataset is larger than it (and than 2x it
-# would not be needed: what matters is that no worker could hold the whole).
+# about the smallest limit that runs. The memory test's dataset is larger than this whole limit.
 WORKER_LIMIT = "600MiB"
 
 
