@@ -16,7 +16,7 @@ from features.contract import COLUMN_NAMES, STAGE_TIMESTAMPS
 NS_PER_HOUR = 3_600_000_000_000
 HOURS_PER_DAY = 24
 NO_DAY = np.iinfo(np.int64).min  # event did not happen (yet)
-# Every contract column but the ids and regions: the only columns sorted by merchant and read.
+# Every contract column but the ids and regions: the only columns read per order.
 EVENT_COLUMNS = tuple(
     c
     for c in COLUMN_NAMES
@@ -93,27 +93,57 @@ def merchant_time_key(merchant_code: np.ndarray, unit: np.ndarray) -> np.ndarray
 
 def surge_flags(merchant_code: np.ndarray, paid_hours: np.ndarray) -> np.ndarray:
     """An order is a surge order when its merchant-hour holds >= max(5, 3 x the mean hourly orders
-    of that merchant's UTC day): it uses only that day, so it is point-in-time safe at midnight."""
+    of that merchant's UTC day): it uses only that day, so it is point-in-time safe at midnight.
+
+    One sort serves both counts: hour keys are laid out day by day, so each distinct merchant-hour
+    key maps to its merchant-day key, whose count is the sum over its hours."""
     hour = np.floor(paid_hours).astype(np.int64)
     day = hour // HOURS_PER_DAY
-    _, hour_inverse, hour_counts = np.unique(
-        merchant_time_key(merchant_code, hour), return_inverse=True, return_counts=True
+    first_day = int(day.min()) if len(day) else 0
+    span_days = int(day.max()) - first_day + 1 if len(day) else 1
+    hour_key = merchant_code.astype(np.int64) * (span_days * HOURS_PER_DAY) + (
+        hour - first_day * HOURS_PER_DAY
     )
-    _, day_inverse, day_counts = np.unique(
-        merchant_time_key(merchant_code, day), return_inverse=True, return_counts=True
-    )
+    keys, hour_inverse, hour_counts = np.unique(hour_key, return_inverse=True, return_counts=True)
+    day_of_key = keys // HOURS_PER_DAY  # merchant-day key, non-decreasing along `keys`
+    day_start = np.flatnonzero(np.r_[True, day_of_key[1:] != day_of_key[:-1]])
+    day_counts = np.add.reduceat(hour_counts, day_start) if len(keys) else hour_counts
+    day_of_hour = np.repeat(np.arange(len(day_start)), np.diff(np.r_[day_start, len(keys)]))
     per_hour = hour_counts[hour_inverse]
-    per_day_mean = day_counts[day_inverse] / HOURS_PER_DAY
+    per_day_mean = day_counts[day_of_hour][hour_inverse] / HOURS_PER_DAY
     return per_hour >= np.maximum(5.0, 3.0 * per_day_mean)
 
 
+def _stable_order(codes: np.ndarray) -> np.ndarray:
+    """Stable argsort of merchant codes; codes that fit 16 bits use NumPy's radix sort (linear)."""
+    if len(codes) and int(codes.max()) < 2**16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    return np.argsort(codes, kind="stable")
+
+
 def order_events(orders: pd.DataFrame) -> OrderEvents:
-    """Read every order once into event days and measured quantities."""
+    """Read every order once into event days and measured quantities, sorted by merchant.
+
+    Computed in the input's row order and only the resulting NumPy arrays are permuted: reordering
+    the frame itself (timestamps, categoricals) cost more than all the arithmetic."""
     codes, merchant_ids = pd.factorize(orders["merchant_id"], sort=True)
-    by_merchant = np.argsort(codes, kind="stable")
-    used = [c for c in EVENT_COLUMNS if c in orders.columns]  # ids and regions are never copied
-    orders = orders[used].take(by_merchant).reset_index(drop=True)
-    codes = codes[by_merchant]
+    day, value = _event_arrays(orders, codes)
+    if len(codes) > 1 and bool(np.any(codes[1:] < codes[:-1])):
+        by_merchant = _stable_order(codes)
+        codes = codes[by_merchant]
+        day = {k: v[by_merchant] for k, v in day.items()}
+        value = {k: v[by_merchant] for k, v in value.items()}
+    known_days = np.concatenate([d[d != NO_DAY] for d in day.values()])
+    last = int(known_days.max()) if len(known_days) else 0
+    return OrderEvents(
+        np.asarray(merchant_ids, dtype=object), codes.astype(np.int64), day, value, last
+    )
+
+
+def _event_arrays(
+    orders: pd.DataFrame, codes: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Event days and measured quantities per order, in the frame's row order."""
     h = {c: _hours(orders, c) for c in (*STAGE_TIMESTAMPS, "ship_by", "deliver_by")}
     paid = np.where(np.isnan(h["paid_at"]), h["created_at"], h["paid_at"])
     stages = {k: h[k] for k in STAGE_TIMESTAMPS}
@@ -169,8 +199,4 @@ def order_events(orders: pd.DataFrame) -> OrderEvents:
         ),
         "negative_review": negative,
     }
-    known_days = np.concatenate([d[d != NO_DAY] for d in day.values()])
-    last = int(known_days.max()) if len(known_days) else 0
-    return OrderEvents(
-        np.asarray(merchant_ids, dtype=object), codes.astype(np.int64), day, value, last
-    )
+    return day, value
