@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--merchants", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--median-orders-per-day", type=float, default=0.95)
+    parser.add_argument("--median-orders-per-day", type=float, default=0.48)  # ~12 M orders
     parser.add_argument("--naive-snapshots", type=int, default=3)
     args = parser.parse_args()
     with measured() as gen:
