@@ -66,8 +66,21 @@ ORDER_COLUMNS: tuple[Column, ...] = (
     Column("tracking_valid", "bool", False, "The tracking number was valid and scanned."),
     Column("status", "enum", True, "Current state of the order.", STATUSES),
     Column("cancelled_by", "enum", True, "Who cancelled the order, or none.", CANCELLED_BY),
-    Column("logistics_rating", "int", False, "Buyer's logistics rating, 1-5; counted from the delivery it rates.", None, 1, 5),
-    Column("logistics_complaint", "bool", False, "Buyer complained about logistics; counted from the delivery."),
+    Column(
+        "logistics_rating",
+        "int",
+        False,
+        "Buyer's logistics rating, 1-5; counted from the delivery it rates.",
+        None,
+        1,
+        5,
+    ),
+    Column(
+        "logistics_complaint",
+        "bool",
+        False,
+        "Buyer complained about logistics; counted from the delivery.",
+    ),
     Column("origin_region", "str", False, "Region the parcel ships from."),
     Column("destination_region", "str", False, "Region the parcel ships to."),
 )

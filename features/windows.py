@@ -291,12 +291,8 @@ def _assemble(
             / h["normal_pick_pack_hours_p90"],
             "pickup_dwell_hours_p50": h["pickup_dwell_hours_p50"],
             "pickup_dwell_hours_p90": h["pickup_dwell_hours_p90"],
-            "pickup_within_12h_of_ready_rate": _rate(
-                s["pickup_12h_sum"], s["pickup_12h_n"], floor
-            ),
-            "pickup_within_24h_of_ready_rate": _rate(
-                s["pickup_24h_sum"], s["pickup_24h_n"], floor
-            ),
+            "pickup_within_12h_of_ready_rate": _rate(s["pickup_12h_sum"], s["pickup_12h_n"], floor),
+            "pickup_within_24h_of_ready_rate": _rate(s["pickup_24h_sum"], s["pickup_24h_n"], floor),
             "transit_hours_p50": h["transit_hours_p50"],
             "transit_hours_p90": h["transit_hours_p90"],
             "transit_hours_cv": np.where(
