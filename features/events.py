@@ -11,17 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.contract import COLUMN_NAMES, STAGE_TIMESTAMPS
+from features.contract import STAGE_TIMESTAMPS
 
 NS_PER_HOUR = 3_600_000_000_000
 HOURS_PER_DAY = 24
 NO_DAY = np.iinfo(np.int64).min  # event did not happen (yet)
-# Every contract column but the ids and regions: the only columns read per order.
-EVENT_COLUMNS = tuple(
-    c
-    for c in COLUMN_NAMES
-    if c not in ("order_id", "merchant_id", "origin_region", "destination_region")
-)
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.catalogue import load_catalogue
 from features.dataset import DatasetConfig, build_dataset
 from features.rulebook import load_rulebook
 from features.world import WorldConfig, generate_world
-from tests.training.conftest import make_dataset
+from tests.training.conftest import make_dataset, register_in_store
 
 MODEL_NAME = "les-forecaster"
 READY_TIMEOUT_S = 120.0
@@ -92,22 +91,14 @@ def _register_broken_version(tracking_uri: str, version: str) -> str:
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    from training.config import load_train_config
-    from training.pipeline import train_and_register
-    from training.tracking import TrackingConfig, activate, set_alias
-
-    root = tmp_path_factory.mktemp("serving-store")
-    tracking = TrackingConfig(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
-    config = load_train_config(n_folds=1, max_boost_rounds=60)
-    result = train_and_register(
+    tracking, result = register_in_store(
+        tmp_path_factory.mktemp("serving-store"),
         make_dataset(n_merchants=60, n_snapshots=30),
-        config,
-        load_rulebook(),
-        load_catalogue(),
-        tracking,
+        champion=True,
+        n_folds=1,
+        max_boost_rounds=60,
     )
-    version = result.model_uri.rsplit("/", 1)[-1]
-    set_alias(activate(tracking), MODEL_NAME, "champion", version)
+    version = result.model_version
     broken = _register_broken_version(tracking.tracking_uri, version)
     return Store(tracking.tracking_uri, tracking.artifact_location or "", version, broken)
 

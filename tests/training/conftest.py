@@ -60,6 +60,21 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "mlruns"
 
 
+def register_in_store(root: Path, dataset: pd.DataFrame, champion: bool = False, **config):
+    """Train and register `dataset` into a fresh SQLite store under `root` (optionally moving the
+    champion alias to it) -> (tracking config, train result)."""
+    from training.config import load_train_config
+    from training.pipeline import train_and_register
+    from training.tracking import TrackingConfig, activate, set_alias
+
+    tracking = TrackingConfig(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+    cfg = load_train_config(**config)
+    result = train_and_register(dataset, cfg, load_rulebook(), load_catalogue(), tracking)
+    if champion:
+        set_alias(activate(tracking), cfg.registered_model_name, "champion", result.model_version)
+    return tracking, result
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     """A forecaster trained and registered once per test session, in its own store."""
@@ -72,15 +87,9 @@ class TrainedModel:
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory, small_dataset: pd.DataFrame):
-    from training.config import load_train_config
-    from training.pipeline import train_and_register
     from training.registered import load_registered_forecaster
-    from training.tracking import TrackingConfig
 
     store = tmp_path_factory.mktemp("explain-store")
-    tracking = TrackingConfig(f"sqlite:///{store / 'mlflow.db'}", (store / "artifacts").as_uri())
-    result = train_and_register(
-        small_dataset, load_train_config(), load_rulebook(), load_catalogue(), tracking
-    )
+    tracking, result = register_in_store(store, small_dataset)
     model = load_registered_forecaster(result.model_uri, tracking)
     return TrainedModel(model, small_dataset, store, tracking.tracking_uri)

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from features.catalogue import load_catalogue
 from features.distributed import part_files, write_parquet_folder
-from features.rulebook import load_rulebook
 from training.attribution import predict_frame
 from training.batch_scoring import score_pandas
 from training.forecaster_model import proba_column
@@ -35,7 +34,7 @@ from training.scoring import (
     summarise,
 )
 
-from .conftest import make_dataset
+from .conftest import make_dataset, register_in_store
 
 KEYS = ["merchant_id", "snapshot_at"]
 MODEL_NAME = "les-forecaster"
@@ -51,22 +50,16 @@ class Registered:
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """A small champion in its own store: one fold, few rounds, one thread (seconds on a busy box)."""
-    from training.config import load_train_config
-    from training.pipeline import train_and_register
     from training.registered import load_registered_forecaster
-    from training.tracking import TrackingConfig, activate, set_alias
 
-    store = tmp_path_factory.mktemp("scoring-store")
-    tracking = TrackingConfig(f"sqlite:///{store / 'mlflow.db'}", (store / "artifacts").as_uri())
-    config = load_train_config(n_folds=1, max_boost_rounds=40, lgbm_params={"num_threads": 1})
-    result = train_and_register(
+    tracking, _ = register_in_store(
+        tmp_path_factory.mktemp("scoring-store"),
         make_dataset(n_merchants=60, n_snapshots=30),
-        config,
-        load_rulebook(),
-        load_catalogue(),
-        tracking,
+        champion=True,
+        n_folds=1,
+        max_boost_rounds=40,
+        lgbm_params={"num_threads": 1},
     )
-    set_alias(activate(tracking), MODEL_NAME, "champion", result.model_version)
     champion = load_registered_forecaster(f"models:/{MODEL_NAME}@champion", tracking)
     return Registered(champion, tracking.tracking_uri)
 
