@@ -6,15 +6,19 @@ A row whose label window runs past the data is kept (scoreable) but marked label
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 import pandas as pd
 
 from features.catalogue import load_catalogue
-from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_events
+from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_event_parts, order_events
 from features.rulebook import TIER_CODES, Rulebook, rulebook_inputs, score_les
-from features.windows import WindowConfig, window_features
+from features.window_grid import WindowRequest
+from features.windows import WindowConfig, window_feature_arrays
 
 TREND_FEATURES = (
     "late_dispatch_rate",
@@ -24,6 +28,7 @@ TREND_FEATURES = (
     "on_time_delivery_rate",
 )
 DAY = pd.Timedelta(days=1)
+MIN_ORDERS_PER_THREAD = 250_000
 
 
 @dataclass(frozen=True)
@@ -75,45 +80,80 @@ def snapshot_grid(
     return pd.date_range(first, last, freq=f"{cfg.cadence_days}D")
 
 
-def _features_at(
-    events: OrderEvents, snapshots: pd.DatetimeIndex, cfg: DatasetConfig, rules: Rulebook
-) -> pd.DataFrame:
-    """Every catalogue feature at each snapshot; shared by training rows and the serving path."""
-    window_cfg = WindowConfig(cfg.min_observations)
-    current = window_features(events, snapshots, cfg.window_days, window_cfg)
-    previous = window_features(
-        events,
-        snapshots - cfg.window_days * DAY,
-        cfg.window_days,
-        window_cfg,
-        features=(*TREND_FEATURES, "orders_in_window"),
+def _feature_requests(
+    snapshots: pd.DatetimeIndex, cfg: DatasetConfig, rules: Rulebook
+) -> list[WindowRequest]:
+    """The current window, the previous one (for trends and growth) and, when the rulebook's
+    window differs from the feature window, the window the current LES is scored on."""
+    requests = [
+        WindowRequest(snapshots, cfg.window_days),
+        WindowRequest(
+            snapshots - cfg.window_days * DAY,
+            cfg.window_days,
+            (*TREND_FEATURES, "orders_in_window"),
+        ),
+    ]
+    if rules.window_days != cfg.window_days:
+        requests.append(WindowRequest(snapshots, rules.window_days, rulebook_inputs(rules)))
+    return requests
+
+
+def _label_request(
+    snapshots: pd.DatetimeIndex, cfg: DatasetConfig, rules: Rulebook
+) -> WindowRequest:
+    """The rulebook over [T, T + horizon): a window of `horizon_days` ending at T + horizon."""
+    return WindowRequest(
+        snapshots + cfg.horizon_days * DAY, cfg.horizon_days, rulebook_inputs(rules)
     )
+
+
+def _features_at(
+    events: OrderEvents,
+    snapshots: pd.DatetimeIndex,
+    windows: list[dict[str, np.ndarray]],
+    cfg: DatasetConfig,
+    rules: Rulebook,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every catalogue feature at each snapshot from the windows of `_feature_requests`, for
+    merchants that had started by then; shared by training rows and the serving path. Also the
+    mask of kept (merchant, snapshot) cells."""
+    current, previous = dict(windows[0]), windows[1]
     for name in TREND_FEATURES:
-        current[f"{name}_trend"] = current[name].to_numpy() - previous[name].to_numpy()
-    prev_orders = previous["orders_in_window"].to_numpy()
+        current[f"{name}_trend"] = current[name] - previous[name]
+    prev_orders = previous["orders_in_window"]
     with np.errstate(invalid="ignore", divide="ignore"):
         current["order_growth_rate"] = np.where(
             prev_orders >= cfg.min_observations,
-            current["orders_in_window"].to_numpy() / prev_orders - 1.0,
+            current["orders_in_window"] / prev_orders - 1.0,
             np.nan,
         )
-    scored_window = (
-        current
-        if rules.window_days == cfg.window_days
-        else window_features(
-            events, snapshots, rules.window_days, window_cfg, features=rulebook_inputs(rules)
-        )
-    )
-    les = score_les(scored_window, rules)
+    scored = windows[2] if len(windows) > 2 else current
+    les = score_les(pd.DataFrame({n: scored[n] for n in rulebook_inputs(rules)}), rules)
     current["current_les_score"] = les["les_score"].to_numpy()
-    current["current_tier"] = les["les_tier"].to_numpy()
-    current["current_tier_code"] = current["current_tier"].map(TIER_CODES).astype(float)
-    first_paid = _first_paid_day(events)
-    started = np.repeat(first_paid, len(snapshots)) < np.tile(
-        (snapshots.as_unit("ns").asi8 // (HOURS_PER_DAY * 3_600_000_000_000)), len(first_paid)
+    tier = les["les_tier"].to_numpy()
+    current["current_tier_code"] = pd.Series(tier).map(TIER_CODES).astype(float).to_numpy()
+    started = _started(events, snapshots)
+    codes = np.repeat(np.arange(len(events.merchant_ids)), len(snapshots))[started]
+    frame = pd.DataFrame(
+        {
+            "merchant_id": pd.array(events.merchant_ids[codes], dtype="string"),
+            "snapshot_at": pd.to_datetime(
+                np.tile(snapshots.as_unit("ns").asi8, len(events.merchant_ids))[started],
+                unit="ns",
+                utc=True,
+            ),
+            **{name: current[name][started] for name in load_catalogue().names},
+        }
     )
-    columns = ["merchant_id", "snapshot_at", *load_catalogue().names, "current_tier"]
-    return current.loc[started, columns].reset_index(drop=True)
+    frame["current_tier"] = tier[started]
+    return frame, started
+
+
+def _started(events: OrderEvents, snapshots: pd.DatetimeIndex) -> np.ndarray:
+    """(merchant, snapshot) cells after the merchant's first paid day, in merchant-major order."""
+    first_paid = _first_paid_day(events)
+    snapshot_days = snapshots.as_unit("ns").asi8 // (HOURS_PER_DAY * 3_600_000_000_000)
+    return np.repeat(first_paid, len(snapshots)) < np.tile(snapshot_days, len(first_paid))
 
 
 def _first_paid_day(events: OrderEvents) -> np.ndarray:
@@ -124,45 +164,66 @@ def _first_paid_day(events: OrderEvents) -> np.ndarray:
 
 
 def _labels(
-    events: OrderEvents,
-    snapshots: pd.DatetimeIndex,
+    window: dict[str, np.ndarray],
+    request: WindowRequest,
     cfg: DatasetConfig,
     rules: Rulebook,
     last_event_day: int,
+    n_merchants: int,
 ) -> pd.DataFrame:
-    """The rulebook over [T, T + horizon) for every merchant and snapshot."""
-    window = window_features(
-        events,
-        snapshots + cfg.horizon_days * DAY,
-        cfg.horizon_days,
-        WindowConfig(cfg.min_observations),
-        features=rulebook_inputs(rules),
-    )
-    les = score_les(window, rules)
-    label_end = window["snapshot_at"]
+    """Label score, tier and completeness per (merchant, snapshot), in merchant-major order."""
+    les = score_les(pd.DataFrame(window), rules)
+    label_end = np.tile(request.ends, n_merchants)
     return pd.DataFrame(
         {
-            "merchant_id": window["merchant_id"],
-            "snapshot_at": label_end - cfg.horizon_days * DAY,
             "label_score": les["les_score"].to_numpy(),
             "label_tier": les["les_tier"].to_numpy(),
-            "label_complete": (label_end <= _day_to_ts(last_event_day) + DAY).to_numpy(),
+            "label_complete": label_end <= _day_to_ts(last_event_day) + DAY,
         }
     )
 
 
 def build_dataset(
-    orders: pd.DataFrame, cfg: DatasetConfig, rules: Rulebook, bounds: DataBounds | None = None
+    orders: pd.DataFrame,
+    cfg: DatasetConfig,
+    rules: Rulebook,
+    bounds: DataBounds | None = None,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Training and backtest rows: features, current tier and the next window's label.
 
-    `bounds` defaults to those of `orders`; a part of a larger table passes the whole table's."""
-    events = order_events(orders)
-    bounds = bounds or data_bounds(events)
-    snapshots = snapshot_grid(events, cfg, bounds)
-    features = _features_at(events, snapshots, cfg, rules)
-    labels = _labels(events, snapshots, cfg, rules, bounds.last_event_day)
-    return features.merge(labels, on=["merchant_id", "snapshot_at"], how="left", validate="1:1")
+    `bounds` defaults to those of `orders`; a part of a larger table passes the whole table's.
+    Runs of merchants are built in `threads` threads (default: one per core for large tables);
+    every merchant's rows depend only on its orders and the bounds, so the result is the same."""
+    parts = order_event_parts(orders, threads or default_threads(len(orders)))
+    bounds = bounds or reduce(DataBounds.union, map(data_bounds, parts))
+    snapshots = snapshot_grid(parts[0], cfg, bounds)
+    if len(parts) == 1:
+        return _dataset_rows(parts[0], snapshots, cfg, rules, bounds)
+    with ThreadPoolExecutor(len(parts)) as pool:
+        frames = pool.map(lambda e: _dataset_rows(e, snapshots, cfg, rules, bounds), parts)
+        return pd.concat(list(frames), ignore_index=True)
+
+
+def default_threads(n_orders: int) -> int:
+    """One thread per usable core once a table is large enough to repay the split."""
+    return max(1, min(len(os.sched_getaffinity(0)), n_orders // MIN_ORDERS_PER_THREAD))
+
+
+def _dataset_rows(
+    events: OrderEvents,
+    snapshots: pd.DatetimeIndex,
+    cfg: DatasetConfig,
+    rules: Rulebook,
+    bounds: DataBounds,
+) -> pd.DataFrame:
+    requests = [*_feature_requests(snapshots, cfg, rules), _label_request(snapshots, cfg, rules)]
+    windows = window_feature_arrays(events, requests, WindowConfig(cfg.min_observations))
+    features, started = _features_at(events, snapshots, windows[:-1], cfg, rules)
+    labels = _labels(
+        windows[-1], requests[-1], cfg, rules, bounds.last_event_day, len(events.merchant_ids)
+    )
+    return pd.concat([features, labels.loc[started].reset_index(drop=True)], axis=1)
 
 
 def build_snapshot_features(
@@ -175,8 +236,11 @@ def build_snapshot_features(
     )
     if snapshot != snapshot.normalize():
         raise ValueError(f"snapshot_at must be a midnight UTC, got {snapshot}")
-    snapshot = snapshot.as_unit("ns")  # the resolution training rows carry
-    return _features_at(order_events(orders), pd.DatetimeIndex([snapshot]), cfg, rules)
+    snapshots = pd.DatetimeIndex([snapshot.as_unit("ns")])  # the resolution training rows carry
+    events = order_events(orders)
+    requests = _feature_requests(snapshots, cfg, rules)
+    windows = window_feature_arrays(events, requests, WindowConfig(cfg.min_observations))
+    return _features_at(events, snapshots, windows, cfg, rules)[0]
 
 
 def dataset_summary(dataset: pd.DataFrame) -> dict[str, object]:

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, merchant_time_key, order_events
-
-# Histogram bin edges in hours: [0, 0.05) then 64 log-spaced bins to 4000 h, then an overflow bin.
-BIN_EDGES_HOURS = np.concatenate([[0.0], np.geomspace(0.05, 4000.0, 65), [8000.0]])
-MAX_HIST_CELLS = 24_000_000  # bounds the memory of one merchant chunk's histogram cube
+from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_events
+from features.histograms import CARRIER_HHI, QUANTILES, percentile_features
+from features.window_grid import Grid, WindowRequest, make_grid
 
 
 @dataclass(frozen=True)
@@ -49,15 +47,6 @@ SUM_STREAMS: dict[str, tuple[str, str | None]] = {
     "negative_review": ("delivered", "negative_review"),
     "logistics_return": ("logistics_return", None),
 }
-# name -> (event day kind, duration value, optional mask value)
-HIST_STREAMS: dict[str, tuple[str, str, str | None]] = {
-    "accept_delay": ("accepted", "accept_delay_hours", None),
-    "pick_pack": ("packed", "pick_pack_hours", None),
-    "pick_pack_surge": ("packed", "pick_pack_hours", "surge"),
-    "pick_pack_normal": ("packed", "pick_pack_hours", "not_surge"),
-    "pickup_dwell": ("shipped", "pickup_dwell_hours", None),
-    "transit_hist": ("delivered", "transit_hours", None),
-}
 
 
 def derived_values(events: OrderEvents) -> dict[str, np.ndarray]:
@@ -77,184 +66,64 @@ def derived_values(events: OrderEvents) -> dict[str, np.ndarray]:
     }
 
 
-def _day_number(ts: pd.Timestamp) -> int:
-    return int(ts.value // (HOURS_PER_DAY * 3_600_000_000_000))
+def _sum_windows(
+    events: OrderEvents, values: dict[str, np.ndarray], grid: Grid
+) -> tuple[list[dict[str, np.ndarray]], list[np.ndarray]]:
+    """Per request, window sums and event counts of every stream as [merchant, window] arrays;
+    and the backlog at each window's end (paid before T minus left pick & pack before T).
+
+    One key per event and day kind serves every stream counted on that day."""
+    n_m, n_req = len(events.merchant_ids), len(grid.windows)
+    sums: list[dict[str, np.ndarray]] = [{} for _ in range(n_req)]
+    cum_at_end: dict[str, np.ndarray] = {}
+    for day_kind in dict.fromkeys([*(k for k, _ in SUM_STREAMS.values()), "backlog_exit"]):
+        keys = grid.keys(events.merchant_code, events.day[day_kind], n_m)
+        count = grid.cumulative(keys, None, n_m)
+        if day_kind in ("paid", "backlog_exit"):
+            cum_at_end[day_kind] = count
+        for name, (kind, value_name) in SUM_STREAMS.items():
+            if kind != day_kind:
+                continue
+            if value_name is None:
+                total = n = count
+            else:
+                weight = values[value_name]
+                known = ~np.isnan(weight)
+                total = grid.cumulative(keys, np.where(known, weight, 0.0), n_m)
+                n = grid.cumulative(keys, known.astype(float), n_m)
+            for r, (s, c) in enumerate(
+                zip(grid.window_sums(total), grid.window_sums(n), strict=True)
+            ):
+                sums[r][f"{name}_sum"], sums[r][f"{name}_n"] = s, c
+    backlog = cum_at_end["paid"] - cum_at_end["backlog_exit"]
+    return sums, [backlog[:, end].astype(float) for end, _ in grid.windows]
 
 
-def _cumulative(
-    code: np.ndarray,
-    interval: np.ndarray,
-    weight: np.ndarray | None,
-    n_merchants: int,
-    n_intervals: int,
-) -> np.ndarray:
-    """[merchant, breakpoint j] = sum of weight over events before breakpoint j."""
-    flat = np.bincount(
-        code * n_intervals + interval, weights=weight, minlength=n_merchants * n_intervals
-    )
-    return np.cumsum(flat.reshape(n_merchants, n_intervals), axis=1)
-
-
-@dataclass(frozen=True)
-class _Grid:
-    """Breakpoint days and, per requested window, the breakpoint indices of its end and start."""
-
-    breakpoints: np.ndarray
-    end_index: np.ndarray
-    start_index: np.ndarray
-
-    def interval(self, days: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.breakpoints, days, side="right")
-
-    @property
-    def n_intervals(self) -> int:
-        return len(self.breakpoints) + 1
-
-
-def _grid(ends: pd.DatetimeIndex, window_days: int) -> _Grid:
-    end_days = np.array([_day_number(t) for t in ends], dtype=np.int64)
-    start_days = end_days - window_days
-    breakpoints = np.unique(np.concatenate([end_days, start_days]))
-    return _Grid(
-        breakpoints,
-        np.searchsorted(breakpoints, end_days),
-        np.searchsorted(breakpoints, start_days),
-    )
-
-
-def _window_sums(
-    events: OrderEvents,
-    values: dict[str, np.ndarray],
-    grid: _Grid,
-    intervals: dict[str, np.ndarray],
-) -> dict[str, np.ndarray]:
-    """Per stream, window sums and event counts as [merchant, window] arrays."""
+def _peak_and_active_hours(
+    events: OrderEvents, grid: Grid, request: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Busiest single hour in each window and the number of hours with any order, from the
+    merchant-hour table (sorted by merchant and hour, so merchant-intervals are runs)."""
     n_m = len(events.merchant_ids)
-    out = {}
-    for name, (day_kind, value_name) in SUM_STREAMS.items():
-        days = events.day[day_kind]
-        weight = np.ones(len(days)) if value_name is None else values[value_name]
-        keep = (days != NO_DAY) & ~np.isnan(weight)
-        interval = intervals[day_kind][keep]
-        for suffix, w in (("sum", weight[keep]), ("n", None)):
-            cum = _cumulative(events.merchant_code[keep], interval, w, n_m, grid.n_intervals)
-            out[f"{name}_{suffix}"] = cum[:, grid.end_index] - cum[:, grid.start_index]
-    return out
-
-
-def _backlog(events: OrderEvents, grid: _Grid, intervals: dict[str, np.ndarray]) -> np.ndarray:
-    """Orders paid before T minus orders that left pick & pack (or were cancelled) before T."""
-    n_m = len(events.merchant_ids)
-    total = np.zeros((n_m, grid.n_intervals))
-    for kind, sign in (("paid", 1.0), ("backlog_exit", -1.0)):
-        days = events.day[kind]
-        keep = days != NO_DAY
-        total += sign * _cumulative(
-            events.merchant_code[keep], intervals[kind][keep], None, n_m, grid.n_intervals
-        )
-    return total[:, grid.end_index]
-
-
-def _peak_and_active_hours(events: OrderEvents, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Busiest single hour in the window and the number of hours with any order."""
-    n_m = len(events.merchant_ids)
-    hour = np.floor(events.value["paid_hours"]).astype(np.int64)
-    key = merchant_time_key(events.merchant_code, hour)
-    keys, counts = np.unique(key, return_counts=True)
-    span = int(hour.max() - hour.min()) + 1 if len(hour) else 1
-    first_hour = hour.min() if len(hour) else 0
-    code = keys // span
-    interval = grid.interval((keys % span + first_hour) // HOURS_PER_DAY)
-    active_cum = _cumulative(code, interval, None, n_m, grid.n_intervals)
-    active = active_cum[:, grid.end_index] - active_cum[:, grid.start_index]
+    table = events.paid_hours
+    days = table.hour // HOURS_PER_DAY
+    interval = grid.interval(days)
+    end, start = grid.windows[request]
+    active_cum = grid.cumulative(grid.keys(table.merchant_code, days, n_m), None, n_m)
+    active = (active_cum[:, end] - active_cum[:, start]).astype(float)
     peak_by_interval = np.zeros((n_m, grid.n_intervals))
-    np.maximum.at(peak_by_interval, (code, interval), counts)
+    if len(interval):
+        run = np.flatnonzero(
+            np.r_[True, (np.diff(table.merchant_code) != 0) | (np.diff(interval) != 0)]
+        )
+        peak_by_interval[table.merchant_code[run], interval[run]] = np.maximum.reduceat(
+            table.orders, run
+        )
     peak = np.zeros_like(active)
-    for w, (a, b) in enumerate(zip(grid.start_index, grid.end_index, strict=True)):
+    for w, (a, b) in enumerate(zip(start, end, strict=True)):
         if b > a:
             peak[:, w] = peak_by_interval[:, a + 1 : b + 1].max(axis=1)
     return peak, active
-
-
-QUANTILES: dict[str, tuple[str, float]] = {
-    "acceptance_delay_hours_p50": ("accept_delay", 0.5),
-    "acceptance_delay_hours_p90": ("accept_delay", 0.9),
-    "pick_pack_hours_p50": ("pick_pack", 0.5),
-    "pick_pack_hours_p90": ("pick_pack", 0.9),
-    "surge_pick_pack_hours_p90": ("pick_pack_surge", 0.9),
-    "normal_pick_pack_hours_p90": ("pick_pack_normal", 0.9),
-    "pickup_dwell_hours_p50": ("pickup_dwell", 0.5),
-    "pickup_dwell_hours_p90": ("pickup_dwell", 0.9),
-    "transit_hours_p50": ("transit_hist", 0.5),
-    "transit_hours_p90": ("transit_hist", 0.9),
-}
-
-
-def _hist_features(
-    events: OrderEvents,
-    values: dict[str, np.ndarray],
-    grid: _Grid,
-    cfg: WindowConfig,
-    wanted: frozenset[str],
-    intervals: dict[str, np.ndarray],
-) -> dict[str, np.ndarray]:
-    """Percentiles and carrier concentration per [merchant, window], merchant chunk by chunk."""
-    from features.histograms import (
-        bin_index,
-        concentration_hhi,
-        histogram_quantile,
-        window_histograms,
-    )
-
-    n_m, n_w = len(events.merchant_ids), len(grid.end_index)
-    out = {name: np.full((n_m, n_w), np.nan) for name in [*QUANTILES, "carrier_hhi"]}
-    n_bins = len(BIN_EDGES_HOURS) - 1
-    chunk = max(1, MAX_HIST_CELLS // (n_bins * grid.n_intervals))
-    carrier = values["carrier_code"]
-    n_carriers = int(np.nanmax(carrier)) + 1 if np.isfinite(carrier).any() else 0
-    for m0 in range(0, n_m, chunk):
-        m1 = min(m0 + chunk, n_m)
-        rows = slice(*np.searchsorted(events.merchant_code, [m0, m1]))
-        code = events.merchant_code[rows] - m0
-        hists = {}
-        for name, (day_kind, value_name, mask_name) in HIST_STREAMS.items():
-            if not any(QUANTILES[f][0] == name for f in wanted if f in QUANTILES):
-                continue
-            days, hours = events.day[day_kind][rows], values[value_name][rows]
-            keep = (days != NO_DAY) & ~np.isnan(hours)
-            if mask_name is not None:
-                keep &= values[mask_name][rows] == 1
-            hists[name] = window_histograms(
-                code[keep],
-                intervals[day_kind][rows][keep],
-                bin_index(hours[keep], BIN_EDGES_HOURS),
-                m1 - m0,
-                n_bins,
-                grid.n_intervals,
-                grid.end_index,
-                grid.start_index,
-            )
-        for feature, (stream, q) in QUANTILES.items():
-            if feature not in wanted:
-                continue
-            out[feature][m0:m1] = histogram_quantile(
-                hists[stream], BIN_EDGES_HOURS, q, cfg.min_observations
-            )
-        if n_carriers and "carrier_hhi" in wanted:
-            days, c = events.day["shipped"][rows], carrier[rows]
-            keep = (days != NO_DAY) & ~np.isnan(c)
-            counts = window_histograms(
-                code[keep],
-                intervals["shipped"][rows][keep],
-                c[keep].astype(np.int64),
-                m1 - m0,
-                n_carriers,
-                grid.n_intervals,
-                grid.end_index,
-                grid.start_index,
-            )
-            out["carrier_hhi"][m0:m1] = concentration_hhi(counts, cfg.min_observations)
-    return out
 
 
 def _rate(numerator: np.ndarray, denominator: np.ndarray, floor: int) -> np.ndarray:
@@ -325,8 +194,55 @@ def _assemble(
 NEEDS: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in QUANTILES},
     "surge_pick_pack_p90_ratio": ("surge_pick_pack_hours_p90", "normal_pick_pack_hours_p90"),
-    "carrier_concentration_hhi": ("carrier_hhi",),
+    "carrier_concentration_hhi": (CARRIER_HHI,),
 }
+BURSTINESS = "burstiness_peak_hour_ratio"
+
+
+def _day_range(events: OrderEvents) -> tuple[int, int]:
+    """First and last known event day, which bound every grid's day lookup."""
+    known = [d[d != NO_DAY] for d in events.day.values()]
+    known = [d for d in known if len(d)]
+    if not known:
+        return 0, 0
+    return min(int(d.min()) for d in known), max(int(d.max()) for d in known)
+
+
+def window_feature_arrays(
+    events: OrderEvents, requests: list[WindowRequest], cfg: WindowConfig | None = None
+) -> list[dict[str, np.ndarray]]:
+    """For each request, its features as flat arrays in (merchant, window end) order.
+
+    All requests share one pass over the events: one grid for the sums, and one per histogram
+    stream over just the requests that read it (labels need no percentiles, so theirs are never
+    built)."""
+    cfg = cfg or WindowConfig()
+    values = derived_values(events)
+    day_range = _day_range(events)
+    grid = make_grid(requests, day_range)
+    wanted = [
+        frozenset(
+            x for f in (NEEDS if r.features is None else r.features) for x in NEEDS.get(f, ())
+        )
+        for r in requests
+    ]
+    sums, backlogs = _sum_windows(events, values, grid)
+    hists = percentile_features(events, values, requests, wanted, day_range, cfg.min_observations)
+    out = []
+    for r, request in enumerate(requests):
+        n_w = len(request.ends)
+        h = {name: hists[r].get(name, np.full((len(events.merchant_ids), n_w), np.nan))
+             for name in (*QUANTILES, CARRIER_HHI)}  # fmt: skip
+        if request.wants(BURSTINESS):
+            peak, active = _peak_and_active_hours(events, grid, r)
+        else:
+            peak = active = np.full_like(backlogs[r], np.nan)
+        columns = _assemble(
+            sums[r], h, backlogs[r], peak, active, request.window_days, cfg.min_observations
+        )
+        names = columns if request.features is None else request.features
+        out.append({name: np.asarray(columns[name], dtype=float).reshape(-1) for name in names})
+    return out
 
 
 def window_features(
@@ -337,31 +253,21 @@ def window_features(
     features: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """One row per (merchant, snapshot) with every single-window catalogue feature, or only
-    `features`: labels need no percentiles, so their histograms are never built."""
-    cfg = cfg or WindowConfig()
+    `features`."""
     ends = pd.DatetimeIndex(ends)
-    grid = _grid(ends, window_days)
-    values = derived_values(events)
-    n_m, n_w = len(events.merchant_ids), len(ends)
-    every = features is None
-    wanted = frozenset(x for f in (NEEDS if every else features) for x in NEEDS.get(f, ()))
-    intervals = {kind: grid.interval(days) for kind, days in events.day.items()}
-    sums = _window_sums(events, values, grid, intervals)
-    hists = _hist_features(events, values, grid, cfg, wanted, intervals)
-    backlog = _backlog(events, grid, intervals)
-    if every or "burstiness_peak_hour_ratio" in features:
-        peak, active = _peak_and_active_hours(events, grid)
-    else:
-        peak = active = np.full((n_m, n_w), np.nan)
-    columns = _assemble(sums, hists, backlog, peak, active, window_days, cfg.min_observations)
+    request = WindowRequest(ends, window_days, features)
+    columns = window_feature_arrays(events, [request], cfg)[0]
+    n_w = len(ends)
     frame = pd.DataFrame(
         {
             "merchant_id": pd.array(np.repeat(events.merchant_ids, n_w), dtype="string"),
-            "snapshot_at": np.tile(ends, n_m),
+            "snapshot_at": pd.to_datetime(
+                np.tile(ends.as_unit("ns").asi8, len(events.merchant_ids)), unit="ns", utc=True
+            ),
         }
     )
-    for name in columns if every else features:
-        frame[name] = np.asarray(columns[name], dtype=float).reshape(n_m * n_w)
+    for name, values in columns.items():
+        frame[name] = values
     return frame
 
 

@@ -1,44 +1,86 @@
-"""Per-order event arrays: the vectorised surge rule against a plain groupby, and merchant order."""
+"""Per-order event arrays: merchant-hour counts and the surge rule against a plain groupby (both the
+dense-grid and the sort path), exact event days, and merchant order."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.events import HOURS_PER_DAY, _stable_order, surge_flags
+import features.events as events_module
+from features.events import (
+    HOURS_PER_DAY,
+    NO_DAY,
+    _stable_order,
+    order_events,
+    paid_hour_counts,
+    surge_flags,
+)
+
+from .conftest import random_orders
 
 
-def surge_reference(merchant_code: np.ndarray, paid_hours: np.ndarray) -> np.ndarray:
-    frame = pd.DataFrame({"m": merchant_code, "hour": np.floor(paid_hours).astype(np.int64)})
-    frame["day"] = frame["hour"] // HOURS_PER_DAY
-    per_hour = frame.groupby(["m", "hour"])["hour"].transform("size")
-    per_day_mean = frame.groupby(["m", "day"])["day"].transform("size") / HOURS_PER_DAY
-    return (per_hour >= np.maximum(5.0, 3.0 * per_day_mean)).to_numpy()
+def counts_reference(codes: np.ndarray, hour: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame({"m": codes, "hour": hour, "day": hour // HOURS_PER_DAY})
+    frame["per_hour"] = frame.groupby(["m", "hour"])["hour"].transform("size")
+    frame["per_day"] = frame.groupby(["m", "day"])["day"].transform("size")
+    frame["surge"] = frame["per_hour"] >= np.maximum(5.0, 3.0 * frame["per_day"] / HOURS_PER_DAY)
+    return frame
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("cells_per_order", [0, 10**9], ids=["sort", "dense-grid"])
+@settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(1, 400),
     merchants=st.integers(1, 5),
     hours_span=st.integers(1, 24 * 4),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_surge_flags_match_a_groupby(n: int, merchants: int, hours_span: int, seed: int) -> None:
+def test_hour_counts_and_surge_match_a_groupby(
+    cells_per_order: int, n: int, merchants: int, hours_span: int, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
-    codes = rng.integers(0, merchants, n)
-    # Bursts: many orders share a few hours, so both outcomes occur.
-    hours = 480_000 + rng.choice(rng.uniform(0, hours_span, 6), n) + rng.uniform(0, 0.9, n)
-    np.testing.assert_array_equal(surge_flags(codes, hours), surge_reference(codes, hours))
+    codes = np.sort(rng.integers(0, merchants, n))
+    # Bursts: many orders share a few hours, so both surge outcomes occur.
+    hour = 480_000 + rng.choice(rng.integers(0, hours_span, 6), n)
+    old = events_module.MAX_HOUR_CELLS_PER_ORDER
+    events_module.MAX_HOUR_CELLS_PER_ORDER = cells_per_order
+    try:
+        per_hour, per_day, table = paid_hour_counts(codes, hour, merchants)
+    finally:
+        events_module.MAX_HOUR_CELLS_PER_ORDER = old
+    ref = counts_reference(codes, hour)
+    np.testing.assert_array_equal(per_hour, ref["per_hour"])
+    np.testing.assert_array_equal(per_day, ref["per_day"])
+    np.testing.assert_array_equal(surge_flags(per_hour, per_day), ref["surge"])
+    cells = ref.groupby(["m", "hour"]).size()
+    np.testing.assert_array_equal(table.merchant_code, cells.index.get_level_values("m"))
+    np.testing.assert_array_equal(table.hour, cells.index.get_level_values("hour"))
+    np.testing.assert_array_equal(table.orders, cells.to_numpy())
 
 
 def test_a_burst_is_a_surge_and_a_quiet_day_is_not() -> None:
     codes = np.zeros(30, dtype=np.int64)
     quiet_hours = np.r_[0:10, 11:21]  # one order an hour, never in the burst's hour
-    hours = np.r_[np.full(10, 480_010.5), 480_000.5 + quiet_hours]  # 10 orders in one hour
-    flags = surge_flags(codes, hours)
+    hour = np.r_[np.full(10, 480_010), 480_000 + quiet_hours]  # 10 orders in one hour
+    per_hour, per_day, _ = paid_hour_counts(codes, hour)
+    flags = surge_flags(per_hour, per_day)
     assert flags[:10].all() and not flags[10:].any()
+
+
+def test_event_days_are_exact_at_midnight_and_missing_stays_missing() -> None:
+    orders = random_orders(n=20, merchants=2, seed=3)
+    midnight = pd.Timestamp("2026-03-10", tz="UTC")
+    orders.loc[0, "delivered_at"] = midnight
+    orders.loc[1, "delivered_at"] = midnight - pd.Timedelta(nanoseconds=1)
+    orders.loc[2, "delivered_at"] = pd.NaT
+    events = order_events(orders)
+    by_order = dict(zip(orders["order_id"].iloc[_stable_order(
+        pd.factorize(orders["merchant_id"], sort=True)[0])], events.day["delivered"], strict=True))  # fmt: skip
+    day = midnight.value // (HOURS_PER_DAY * 3_600_000_000_000)
+    assert by_order["o0"] == day and by_order["o1"] == day - 1 and by_order["o2"] == NO_DAY
 
 
 @given(st.lists(st.integers(0, 70_000), max_size=300))

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.histograms import bin_index, histogram_quantile
-from features.windows import BIN_EDGES_HOURS, WindowConfig, compute_window_metrics
+from features.histograms import BIN_EDGES_HOURS, bin_index, histogram_quantile
+from features.windows import WindowConfig, compute_window_metrics
 
 from .conftest import T0, random_orders
 
