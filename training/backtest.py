@@ -8,12 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from rich.progress import Progress
+from sklearn.pipeline import Pipeline
 
 from features.rulebook import TIER_CODES, Rulebook, tier_from_score
-from training.baselines import logistic_proba, persistence_scores, persistence_tiers
+from training.baselines import (
+    fit_logistic,
+    logistic_predict,
+    persistence_scores,
+    persistence_tiers,
+)
 from training.config import TrainConfig
 from training.forecaster_model import ordinal_tier_codes
-from training.metrics import score_metrics, tier_metrics
+from training.metrics import N_TIERS, score_metrics, tier_metrics
 from training.models import Forecaster, fit_forecaster
 from training.splits import Fold, fold_masks, rolling_origin_folds
 
@@ -21,7 +27,11 @@ MODEL = "lightgbm"
 MODEL_SCORE_TIER = "lightgbm_score_tier"
 PERSISTENCE = "persistence"
 LOGISTIC = "logistic"
-# Fits a forecaster on training rows: `fit_forecaster` here, `training.distributed.DaskTrainer` on Dask.
+TEST_KEYS = ("merchant_id", "snapshot_at")
+ROW_ORDER = ("snapshot_at", "merchant_id")  # trainable rows are sorted so, on either engine
+LABEL_COLUMNS = ("label_tier_code", "label_score")
+PERSISTENCE_INPUTS = ("current_tier_code", "current_les_score")
+# Fits a forecaster on training rows (`fit_forecaster`; tests pass stand-ins).
 FitForecaster = Callable[[pd.DataFrame, tuple[str, ...], TrainConfig], Forecaster]
 
 
@@ -41,7 +51,7 @@ def trainable_rows(dataset: pd.DataFrame) -> pd.DataFrame:
     keep = dataset["label_complete"].astype(bool) & dataset["label_tier"].isin(list(TIER_CODES))
     rows = dataset.loc[keep].copy()
     rows["label_tier_code"] = rows["label_tier"].map(TIER_CODES).astype(int)
-    return rows.sort_values(["snapshot_at", "merchant_id"], kind="stable").reset_index(drop=True)
+    return rows.sort_values(list(ROW_ORDER), kind="stable").reset_index(drop=True)
 
 
 def run_backtest(
@@ -53,10 +63,22 @@ def run_backtest(
     fit: FitForecaster = fit_forecaster,
 ) -> BacktestResult:
     folds = rolling_origin_folds(rows["snapshot_at"], config.n_folds, config.horizon_days)
+    return backtest_folds(
+        folds, lambda fold: _predict_fold(rows, fold, feature_names, config, rules, fit), progress
+    )
+
+
+def backtest_folds(
+    folds: list[Fold],
+    predict_fold: Callable[[Fold], pd.DataFrame],
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Per-fold and pooled metrics of `fold_predictions` frames; `predict_fold` is the engine's
+    (in this process here, on the cluster in `training.distributed`), the scoring is shared."""
     task = progress.add_task("backtest folds", total=len(folds)) if progress else None
     per_fold = []
     for fold in folds:
-        per_fold.append(_predict_fold(rows, fold, feature_names, config, rules, fit))
+        per_fold.append(predict_fold(fold))
         if progress is not None:
             progress.advance(task)
     predictions = pd.concat(per_fold, ignore_index=True)
@@ -77,20 +99,43 @@ def _predict_fold(
     train_mask, test_mask = fold_masks(rows["snapshot_at"], fold)
     train, test = rows.loc[train_mask], rows.loc[test_mask]
     forecaster = fit(train, feature_names, config)
+    logistic = fit_logistic(train, feature_names, config.seed)
+    outputs = fold_outputs(test, forecaster, logistic)
+    return fold_predictions(outputs, train[list(LABEL_COLUMNS)], fold, rules)
+
+
+def fold_outputs(test: pd.DataFrame, forecaster: Forecaster, logistic: Pipeline) -> pd.DataFrame:
+    """All the backtest keeps of test rows: keys, labels, the persistence inputs and both models'
+    outputs, a few columns whatever the feature count. Row by row, so Dask runs it per partition."""
+    out = test[[*TEST_KEYS, *LABEL_COLUMNS, *PERSISTENCE_INPUTS]].copy()
     proba = forecaster.predict_proba(test)
-    score = forecaster.predict_score(test)
-    out = test[["merchant_id", "snapshot_at", "label_tier_code", "label_score"]].copy()
+    linear = logistic_predict(logistic, test, forecaster.feature_names)
+    out[f"{MODEL}_score"] = forecaster.predict_score(test)
+    for code in range(N_TIERS):
+        out[f"{MODEL}_p{code}"] = proba[:, code]
+        out[f"{LOGISTIC}_p{code}"] = linear[:, code]
+    return out
+
+
+def fold_predictions(
+    outputs: pd.DataFrame, train_labels: pd.DataFrame, fold: Fold, rules: Rulebook
+) -> pd.DataFrame:
+    """Every model's tier (and score) per test row, from `fold_outputs`; the persistence baseline
+    falls back to the training labels (`LABEL_COLUMNS` are all it reads of training rows)."""
+    out = outputs[[*TEST_KEYS, *LABEL_COLUMNS]].copy()
+    proba = outputs[[f"{MODEL}_p{code}" for code in range(N_TIERS)]].to_numpy()
+    score = outputs[f"{MODEL}_score"].to_numpy()
     out["fold"] = fold.number
     out[f"{MODEL}_tier"] = ordinal_tier_codes(proba)
     out[f"{MODEL}_score"] = score
     out[f"{MODEL_SCORE_TIER}_tier"] = _score_to_code(score, rules)
-    out[f"{PERSISTENCE}_tier"] = persistence_tiers(test, train)
-    out[f"{PERSISTENCE}_score"] = persistence_scores(test, train)
-    logistic = logistic_proba(train, test, feature_names, config.seed)
-    out[f"{LOGISTIC}_tier"] = ordinal_tier_codes(logistic)
-    for code in range(proba.shape[1]):
+    out[f"{PERSISTENCE}_tier"] = persistence_tiers(outputs, train_labels)
+    out[f"{PERSISTENCE}_score"] = persistence_scores(outputs, train_labels)
+    linear = outputs[[f"{LOGISTIC}_p{code}" for code in range(N_TIERS)]].to_numpy()
+    out[f"{LOGISTIC}_tier"] = ordinal_tier_codes(linear)
+    for code in range(N_TIERS):
         out[f"{MODEL}_p{code}"] = proba[:, code]
-        out[f"{LOGISTIC}_p{code}"] = logistic[:, code]
+        out[f"{LOGISTIC}_p{code}"] = linear[:, code]
     return out
 
 

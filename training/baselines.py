@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from training.metrics import N_TIERS
@@ -26,17 +26,23 @@ def persistence_scores(test: pd.DataFrame, train: pd.DataFrame) -> np.ndarray:
     return current.fillna(float(train["label_score"].mean())).to_numpy(dtype=float)
 
 
-def logistic_proba(
-    train: pd.DataFrame, test: pd.DataFrame, feature_names: tuple[str, ...], seed: int
-) -> np.ndarray:
+def fit_logistic(train: pd.DataFrame, feature_names: tuple[str, ...], seed: int) -> Pipeline:
     """Multinomial logistic regression on the same features (median-imputed, standardised)."""
     model = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),
         LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed),
     )
-    x_train = feature_matrix(train, feature_names)
-    model.fit(x_train, train["label_tier_code"].to_numpy(dtype=int))
+    model.fit(feature_matrix(train, feature_names), train["label_tier_code"].to_numpy(dtype=int))
+    return model
+
+
+def logistic_predict(
+    model: Pipeline, test: pd.DataFrame, feature_names: tuple[str, ...]
+) -> np.ndarray:
+    """(rows x N_TIERS) probabilities; a tier absent from training gets 0. Apart from the fit, so
+    the fitted model can score test rows where they are (per Dask partition)."""
     proba = np.zeros((len(test), N_TIERS))
-    proba[:, model.classes_] = model.predict_proba(feature_matrix(test, feature_names))
+    if len(test):
+        proba[:, model.classes_] = model.predict_proba(feature_matrix(test, feature_names))
     return proba

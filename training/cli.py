@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -56,8 +59,9 @@ def train(
 ) -> None:
     """Backtest, train and register the LES forecaster; gate the `champion` alias.
 
-    With --engine dask every booster is fitted by lightgbm.dask on the cluster (and --orders are
-    turned into features there); the logged model is the same and serves unchanged."""
+    With --engine dask the dataset (a parquet file or folder) stays on the cluster: every booster
+    is fitted by lightgbm.dask and test folds are scored by the workers (--orders are turned into
+    features there first); the logged model is the same and serves unchanged."""
     from training.config import load_train_config
 
     if (dataset is None) == (orders is None):
@@ -67,11 +71,10 @@ def train(
     if not engine_cfg.is_dask:
         _train_and_report(_load_or_build_dataset(dataset, orders), train_config)
         return
-    from training.distributed import DaskTrainer
+    from training.distributed import train_and_register_dask
 
-    with engine_session(engine_cfg) as client:
-        frame = _load_or_build_dataset_dask(client, dataset, orders)
-        _train_and_report(frame, train_config, DaskTrainer(client))
+    with engine_session(engine_cfg) as client, _dask_dataset(client, dataset, orders) as frame:
+        _train_and_report(frame, train_config, partial(train_and_register_dask, client))
 
 
 @app.command()
@@ -233,42 +236,48 @@ def _load_or_build_dataset(dataset: Path | None, orders: Path | None):
         return build_dataset(result.valid, DatasetConfig(), load_rulebook())
 
 
-def _load_or_build_dataset_dask(client, dataset: Path | None, orders: Path | None):
-    """The dataset table; from --orders it is built on the cluster into a folder beside them
-    (storage the workers share) and removed once read."""
+@contextmanager
+def _dask_dataset(client, dataset: Path | None, orders: Path | None) -> Iterator[object]:
+    """The dataset as a Dask collection, never held in this process; from --orders it is built on
+    the cluster into a folder beside them (storage the workers share), removed after training."""
     import shutil
 
     from features.contract import ContractError
     from features.dataset import DatasetConfig
-    from features.distributed import NoValidOrdersError, build_dataset_dask
-    from features.io import TableReadError, read_table
+    from features.distributed import NoValidOrdersError, build_dataset_dask, read_dask_table
+    from features.io import TableReadError
     from features.rulebook import load_rulebook
 
-    if dataset is not None:
-        return read_table(dataset)
-    folder = orders.with_name(f"{orders.stem}.dataset")
+    folder = None if orders is None else orders.with_name(f"{orders.stem}.dataset")
     try:
-        with task_progress() as advance:
-            built = build_dataset_dask(
-                client, orders, folder, DatasetConfig(), load_rulebook(), advance=advance
-            )
-        if built.rejected_orders:
-            console.print(
-                f"[yellow]{built.rejected_orders:,} order rows rejected by the contract "
-                f"(run `les validate {orders}` for reasons)[/]"
-            )
-        return read_table(folder)
+        if folder is not None:
+            with task_progress() as advance:
+                built = build_dataset_dask(
+                    client, orders, folder, DatasetConfig(), load_rulebook(), advance=advance
+                )
+            if built.rejected_orders:
+                console.print(
+                    f"[yellow]{built.rejected_orders:,} order rows rejected by the contract "
+                    f"(run `les validate {orders}` for reasons)[/]"
+                )
+        frame = read_dask_table(folder or dataset)
     except (ContractError, TableReadError, NoValidOrdersError) as exc:
         console.print(f"[red]error:[/] {exc}")
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         raise typer.Exit(2) from exc
+    try:
+        yield frame
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _train_and_report(frame, train_config, fit=None):
+def _train_and_report(frame, train_config, train=None):
+    """Train, register and gate with `train` (`train_and_register` for a pandas frame, a bound
+    `train_and_register_dask` for a Dask collection), then print the metrics and the decision."""
     from features.catalogue import load_catalogue
     from features.rulebook import load_rulebook
-    from training.models import fit_forecaster
     from training.pipeline import TrainingError, train_and_register
     from training.splits import SplitError
     from training.tracking import resolve_tracking
@@ -276,14 +285,8 @@ def _train_and_report(frame, train_config, fit=None):
     tracking = resolve_tracking()
     try:
         with _progress() as progress:
-            result = train_and_register(
-                frame,
-                train_config,
-                load_rulebook(),
-                load_catalogue(),
-                tracking,
-                progress,
-                fit or fit_forecaster,
+            result = (train or train_and_register)(
+                frame, train_config, load_rulebook(), load_catalogue(), tracking, progress
             )
     except (SplitError, TrainingError) as exc:
         console.print(f"[red]cannot train:[/] {exc}")

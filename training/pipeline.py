@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +25,11 @@ from training.backtest import (
     MODEL,
     PERSISTENCE,
     BacktestResult,
-    FitForecaster,
     run_backtest,
     trainable_rows,
 )
 from training.config import TrainConfig
+from training.fingerprint import dataset_fingerprint
 from training.models import Forecaster, booster_text, fit_forecaster
 from training.tracking import (
     GateDecision,
@@ -67,17 +68,6 @@ def model_feature_names(catalogue: Catalogue, config: TrainConfig) -> tuple[str,
     return tuple(n for n in catalogue.names if n not in excluded)
 
 
-def dataset_fingerprint(dataset: pd.DataFrame) -> dict[str, object]:
-    """Content hash plus shape and time range, so a run says exactly what it learned from."""
-    row_hashes = pd.util.hash_pandas_object(dataset, index=False).to_numpy()
-    return {
-        "dataset_sha256": hashlib.sha256(row_hashes.tobytes()).hexdigest(),
-        "dataset_rows": len(dataset),
-        "dataset_first_snapshot": str(dataset["snapshot_at"].min()),
-        "dataset_last_snapshot": str(dataset["snapshot_at"].max()),
-    }
-
-
 def model_fingerprint(forecaster: Forecaster) -> str:
     text = booster_text(forecaster.classifier) + booster_text(forecaster.regressor)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -97,6 +87,19 @@ def feature_importance(forecaster: Forecaster, catalogue: Catalogue) -> pd.DataF
     return table.sort_values("regressor_gain", ascending=False, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class TrainedForecaster:
+    """What registration needs of a training run, whichever engine ran it. On pandas the two frames
+    are all trainable rows; on Dask, bounded samples (`training.distributed`)."""
+
+    forecaster: Forecaster
+    backtest: BacktestResult
+    fingerprint: dict[str, object]  # `dataset_fingerprint` of the input dataset
+    reference_rows: pd.DataFrame  # training rows: peer medians and the input example
+    report_rows: pd.DataFrame  # training rows holding the newest snapshots: the global report
+    n_rows: int  # trainable rows the forecaster was fitted on
+
+
 def train_and_register(
     dataset: pd.DataFrame,
     config: TrainConfig,
@@ -104,23 +107,39 @@ def train_and_register(
     catalogue: Catalogue,
     tracking: TrackingConfig,
     progress: Progress | None = None,
-    fit: FitForecaster = fit_forecaster,
 ) -> TrainResult:
-    """`fit` trains each fold's and the final forecaster: in this process by default, on a Dask
-    cluster with `training.distributed.DaskTrainer`; everything else is the same either way."""
+    """Backtest, fit, log, register and gate in this process; a Dask collection (a dataset too
+    large for this process) trains with `training.distributed.train_and_register_dask`."""
     rows = trainable_rows(dataset)
-    _check_trainable(rows)
+    check_trainable(len(rows), rows["label_tier"].unique())
     names = model_feature_names(catalogue, config)
-    backtest = run_backtest(rows, names, config, rules, progress, fit)
-    forecaster = fit(rows, names, config)
+    backtest = run_backtest(rows, names, config, rules, progress)
+    forecaster = fit_forecaster(rows, names, config)
+    trained = TrainedForecaster(
+        forecaster, backtest, dataset_fingerprint(dataset), rows, rows, len(rows)
+    )
+    return register_trained(trained, config, rules, catalogue, tracking)
+
+
+def register_trained(
+    trained: TrainedForecaster,
+    config: TrainConfig,
+    rules: Rulebook,
+    catalogue: Catalogue,
+    tracking: TrackingConfig,
+) -> TrainResult:
+    """One MLflow run: log, register and gate the forecaster; the same for both engines."""
+    forecaster, backtest = trained.forecaster, trained.backtest
     client = activate(tracking)
     experiment_id = ensure_experiment(client, config.experiment_name, tracking)
     previous_champion = champion_metrics(client, config.registered_model_name)
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         importance = feature_importance(forecaster, catalogue)
-        _log_run(Path(tmp), dataset, config, rules, catalogue, backtest, importance)
+        _log_run(Path(tmp), trained.fingerprint, config, rules, catalogue, backtest, importance)
         fingerprint = model_fingerprint(forecaster)
-        info = _log_model(Path(tmp), forecaster, rules, catalogue, fingerprint, rows, config)
+        info = _log_model(
+            Path(tmp), forecaster, rules, catalogue, fingerprint, trained.reference_rows, config
+        )
         version = str(info.registered_model_version)
         decision = decide_alias(
             backtest.pooled_metrics.loc[MODEL].to_dict(),
@@ -136,7 +155,9 @@ def train_and_register(
             config.registered_model_name, version, "gate", "; ".join(decision.reasons) or "passed"
         )
         mlflow.set_tag("gate.alias", decision.alias)
-        _log_global_report(Path(tmp), rows, backtest, config, version, info.model_uri)
+        _log_global_report(
+            Path(tmp), trained.report_rows, backtest, config, version, info.model_uri
+        )
     return TrainResult(
         run.info.run_id,
         config.registered_model_name,
@@ -146,7 +167,7 @@ def train_and_register(
         decision,
         backtest,
         importance,
-        len(rows),
+        trained.n_rows,
     )
 
 
@@ -181,19 +202,20 @@ def _log_global_report(
     )
 
 
-def _check_trainable(rows: pd.DataFrame) -> None:
-    if len(rows) < 50:
+def check_trainable(n_rows: int, tiers: Iterable[object]) -> None:
+    """Raise TrainingError unless `n_rows` trainable rows hold at least two label `tiers`."""
+    if n_rows < 50:
         raise TrainingError(
-            f"only {len(rows)} trainable rows (complete, sufficient labels); need >= 50"
+            f"only {n_rows} trainable rows (complete, sufficient labels); need >= 50"
         )
-    present = sorted(rows["label_tier"].unique())
+    present = sorted(str(t) for t in tiers)
     if len(present) < 2:
         raise TrainingError(f"labels hold a single tier {present}; a forecaster needs at least two")
 
 
 def _log_run(
     tmp: Path,
-    dataset: pd.DataFrame,
+    fingerprint: dict[str, object],
     config: TrainConfig,
     rules: Rulebook,
     catalogue: Catalogue,
@@ -207,7 +229,7 @@ def _log_run(
         {
             "catalogue_version": catalogue.version,
             "rulebook_version": rules.version,
-            **dataset_fingerprint(dataset),
+            **fingerprint,
         }
     )
     for model, metrics in backtest.pooled_metrics.iterrows():

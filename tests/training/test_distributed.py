@@ -10,27 +10,39 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from features.catalogue import load_catalogue
+from features.distributed import write_parquet_folder
 from features.engine import EngineConfig, engine_client
 from features.rulebook import load_rulebook
 from training.backtest import MODEL, run_backtest, trainable_rows
+from training.cli import app
 from training.config import load_train_config
 from training.distributed import (
     WEIGHT,
+    client_sample,
     early_stopping_rounds,
     estimator_params,
     partition_loss_curve,
 )
-from training.pipeline import model_feature_names, train_and_register
+from training.fingerprint import dataset_fingerprint
+from training.pipeline import model_feature_names
 from training.registered import load_registered_forecaster
-from training.tracking import resolve_tracking
+from training.tracking import activate, resolve_tracking
 
 from .conftest import make_dataset
 
 # Data-parallel LightGBM bins and bags each worker's rows on that worker, so the boosters differ
 # slightly from a single-process fit; pooled backtest metrics must agree to this much.
 PARITY_TOLERANCE = {"macro_f1": 0.05, "qwk": 0.05, "score_mae": 0.05}
+TRAIN_SETTINGS = {
+    "n_folds": 2,
+    "max_boost_rounds": 80,
+    "early_stopping_rounds": 10,
+    "lgbm_params": {"learning_rate": 0.1},
+}
 
 
 @pytest.fixture(scope="module")
@@ -109,33 +121,51 @@ def test_loss_curve_and_round_choice_match_lightgbm_early_stopping(
 
 
 @pytest.mark.xdist_group("dask")
-def test_dask_training_registers_a_servable_model_with_pandas_parity(
-    client, mlflow_store: Path
+def test_les_train_on_dask_registers_a_servable_model_with_pandas_parity(
+    client, mlflow_store: Path, tmp_path: Path
 ) -> None:
+    """`les train --engine dask` on a folder of parts: the dataset stays a Dask collection, folds
+    are fitted and scored on the workers; metrics agree with the pandas engine, the fingerprint is
+    the pandas one of the same rows, and the registered model serves like any other."""
     dataset = make_dataset(n_merchants=60, n_snapshots=36, seed=4)
-    config = load_train_config(
-        n_folds=2,
-        max_boost_rounds=80,
-        early_stopping_rounds=10,
-        lgbm_params={"learning_rate": 0.1},
+    write_parquet_folder(dataset, tmp_path / "dataset", rows_per_file=500)
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(TRAIN_SETTINGS))
+    result = CliRunner().invoke(
+        app,
+        ["train", "--dataset", str(tmp_path / "dataset"), "--config", str(tmp_path / "train.yaml")]
+        + ["--engine", "dask", "--scheduler", client.scheduler.address],
     )
-    rules, catalogue = load_rulebook(), load_catalogue()
-    from training.distributed import DaskTrainer
-
+    assert result.exit_code == 0, result.output
     tracking = resolve_tracking()
-    result = train_and_register(
-        dataset, config, rules, catalogue, tracking, fit=DaskTrainer(client)
-    )
-    rows = trainable_rows(dataset)
-    pandas_run = run_backtest(rows, model_feature_names(catalogue, config), config, rules)
+    registry = activate(tracking)
+    version = registry.get_model_version("les-forecaster", "1")  # a fresh store: the first
+    run = registry.get_run(version.run_id)
+    assert run.data.params["dataset_sha256"] == dataset_fingerprint(dataset)["dataset_sha256"]
+
+    config = load_train_config(**TRAIN_SETTINGS)
+    rows, catalogue = trainable_rows(dataset), load_catalogue()
+    pandas_run = run_backtest(rows, model_feature_names(catalogue, config), config, load_rulebook())
     for metric, tolerance in PARITY_TOLERANCE.items():
-        dask_value = result.backtest.pooled(MODEL, metric)
+        dask_value = float(run.data.metrics[f"pooled.{MODEL}.{metric}"])
         pandas_value = pandas_run.pooled(MODEL, metric)
         assert abs(dask_value - pandas_value) <= tolerance, (metric, dask_value, pandas_value)
 
-    loaded = load_registered_forecaster(result.model_uri, tracking)
+    uri = "models:/les-forecaster/1"
+    loaded = load_registered_forecaster(uri, tracking)
     assert loaded.forecaster.classifier.model_to_string().startswith("tree\nversion=v4")
-    served = mlflow.pyfunc.load_model(result.model_uri).predict(rows.head(20))
+    served = mlflow.pyfunc.load_model(uri).predict(rows.head(20))
     local = loaded.forecaster.predict_score(rows.head(20))
     np.testing.assert_allclose(served["predicted_score"].to_numpy(), local)
     assert served["tier"].isin(loaded.tiers_by_code).all()
+
+
+@pytest.mark.xdist_group("dask")
+def test_client_sample_is_bounded_and_in_row_order(client) -> None:
+    import dask.dataframe as dd
+
+    rows = trainable_rows(make_dataset(n_merchants=30, n_snapshots=20, seed=2))
+    frame = dd.from_pandas(rows.sample(frac=1.0, random_state=1), npartitions=4)
+    pd.testing.assert_frame_equal(client_sample(frame, len(rows), seed=0), rows, check_dtype=False)
+    sample = client_sample(frame, 100, seed=0)
+    assert len(sample) == 100 and sample.merge(rows).shape[0] == 100
+    assert sample.equals(sample.sort_values(["snapshot_at", "merchant_id"], ignore_index=True))
