@@ -34,7 +34,8 @@ ARTIFACT_FILES = (
 
 @dataclass(frozen=True)
 class PeerReference:
-    """Per-feature medians of the training rows, overall and per current tier: the targets of advice."""
+    """Per-feature medians of the training rows, overall and per next-window (label) tier: what
+    peers, and what merchants who went on to reach a tier, look like; the targets of advice."""
 
     overall: dict[str, float]
     by_tier: dict[str, dict[str, float]]

@@ -33,6 +33,7 @@ MODEL_NAME = "les-forecaster"
 READY_TIMEOUT_S = 120.0
 # Limits of the test server: small enough that the over-limit cases are cheap to send.
 MAX_BATCH = 20
+MAX_ORDERS = 10_000  # above the parity world's 9,567 orders
 MAX_BODY_BYTES = 8_000_000
 PARITY_WORLD = WorldConfig(n_merchants=6, days=70, seed=11)
 PARITY_SNAPSHOT = pd.Timestamp("2026-03-09", tz="UTC")
@@ -120,6 +121,7 @@ def server_env(store: Store, **overrides: str) -> dict[str, str]:
         {
             "MLFLOW_TRACKING_URI": store.tracking_uri,
             "LES_MAX_BATCH": str(MAX_BATCH),
+            "LES_MAX_ORDERS": str(MAX_ORDERS),
             "LES_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
             "BENTOML_DO_NOT_TRACK": "true",
             **overrides,

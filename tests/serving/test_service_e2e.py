@@ -15,8 +15,16 @@ import pytest
 
 from features.catalogue import load_catalogue
 from features.contract import ORDER_COLUMNS
-from tests.serving.conftest import MAX_BATCH, MAX_BODY_BYTES, PARITY_SNAPSHOT, Server
+from tests.serving.conftest import (
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    MAX_ORDERS,
+    MODEL_NAME,
+    PARITY_SNAPSHOT,
+    Server,
+)
 from training.attribution import predict_frame, stage_attribution_frame
+from training.explain import explain_records
 from training.forecaster_model import proba_column
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
@@ -60,6 +68,32 @@ def error_text(response) -> str:
     return json.dumps(response.json())
 
 
+def assert_model_headers(response, registered) -> None:
+    """Every answer, error or not, names the model and rulebook that gave it."""
+    assert response.headers["x-les-model-name"] == MODEL_NAME
+    assert response.headers["x-les-model-version"] == registered.model_version
+    assert response.headers["x-les-rulebook-version"] == str(registered.rulebook_version)
+
+
+def assert_model_body(answer: dict[str, Any], registered) -> None:
+    assert answer["model"]["name"] == MODEL_NAME
+    assert answer["model"]["version"] == registered.model_version
+    assert answer["model"]["rulebook_version"] == registered.rulebook_version
+    assert answer["model"]["fingerprint"] == registered.fingerprint
+
+
+def minimal_order(i: int, merchant_id: str = "m") -> dict[str, Any]:
+    """The fewest fields the contract requires: cheap to send by the thousand."""
+    return {
+        "order_id": f"o{i}",
+        "merchant_id": merchant_id,
+        "channel": "storefront",
+        "created_at": "2026-03-01T10:00:00Z",
+        "status": "in_transit",
+        "cancelled_by": "none",
+    }
+
+
 @pytest.fixture(scope="module")
 def feature_rows(offline_rows: pd.DataFrame) -> pd.DataFrame:
     """Realistic feature rows (built from orders), indexed by merchant."""
@@ -70,11 +104,9 @@ def test_predict_matches_the_registered_model(server, registered, feature_rows):
     body = {"merchants": [merchant(m, row) for m, row in feature_rows.iterrows()]}
     response = post(server, "/predict", body)
     assert response.status_code == 200, response.text
+    assert_model_headers(response, registered)
     answer = response.json()
-    assert answer["model"]["name"] == "les-forecaster"
-    assert answer["model"]["version"] == registered.model_version
-    assert answer["model"]["rulebook_version"] == registered.rulebook_version
-    assert response.headers["x-les-model-version"] == registered.model_version
+    assert_model_body(answer, registered)
     expected = predict_frame(registered, feature_rows.reset_index())
     assert [f["merchant_id"] for f in answer["forecasts"]] == list(expected["merchant_id"])
     for got, (_, want) in zip(answer["forecasts"], expected.iterrows(), strict=True):
@@ -99,12 +131,17 @@ def test_missing_features_are_unknown_not_errors(server, registered):
 
 
 def test_explain_attribution_adds_up_and_advice_is_ranked(server, registered, feature_rows):
-    merchant_id, row = next(iter(feature_rows.iterrows()))
+    """The merchant forecast lowest has room to improve: its advice must not be empty."""
+    rows = feature_rows.reset_index()
+    lowest = int(predict_frame(registered, rows)["predicted_score"].to_numpy().argmin())
+    merchant_id, row = rows["merchant_id"][lowest], feature_rows.iloc[lowest]
     response = post(server, "/explain", {"merchants": [merchant(merchant_id, row)]})
     assert response.status_code == 200, response.text
+    assert_model_headers(response, registered)
     answer = response.json()
-    assert answer["model"]["version"] == registered.model_version
+    assert_model_body(answer, registered)
     explanation = answer["explanations"][0]
+    assert explanation["merchant_id"] == merchant_id
     attribution = explanation["score_attribution"]
     total = (
         attribution["base_score"]
@@ -113,13 +150,21 @@ def test_explain_attribution_adds_up_and_advice_is_ranked(server, registered, fe
     )
     assert total == pytest.approx(attribution["predicted_score"], abs=1e-9)
     assert attribution["predicted_score"] == explanation["forecast"]["predicted_score"]
-    expected = stage_attribution_frame(registered, feature_rows.reset_index().iloc[[0]])
+    expected = stage_attribution_frame(registered, rows.iloc[[lowest]].reset_index(drop=True))
     by_stage = {s["stage"]: s["points"] for s in attribution["stages"]}
     for stage, points in by_stage.items():
         assert points == pytest.approx(expected[f"{stage}_points"][0], abs=1e-12)
-    assert [a["rank"] for a in explanation["advice"]] == list(
-        range(1, len(explanation["advice"]) + 1)
-    )
+    advice = explanation["advice"]
+    assert len(advice) >= 1
+    assert [a["rank"] for a in advice] == list(range(1, len(advice) + 1))
+    deltas = [a["score_delta"] for a in advice]
+    assert deltas == sorted(deltas, reverse=True)
+    in_process = explain_records(registered, rows.iloc[[lowest]].reset_index(drop=True))[0]
+    assert [(a["stage"], a["target"]) for a in advice] == [
+        (a["stage"], a["target"]) for a in in_process["advice"]
+    ]
+    for got, want in zip(deltas, in_process["advice"], strict=True):
+        assert got == pytest.approx(want["score_delta"], abs=1e-12)
 
 
 def test_predict_orders_features_match_the_training_rows_exactly(
@@ -133,9 +178,12 @@ def test_predict_orders_features_match_the_training_rows_exactly(
         "orders": order_records(parity_orders),
     }
     assert len(json.dumps(body)) < MAX_BODY_BYTES
+    assert len(parity_orders) <= MAX_ORDERS
     response = post(server, "/predict_orders", body)
     assert response.status_code == 200, response.text[:2000]
+    assert_model_headers(response, registered)
     answer = response.json()
+    assert_model_body(answer, registered)
     assert answer["orders_received"] == len(parity_orders)
     served = {f["merchant_id"]: f for f in answer["forecasts"]}
     assert set(served) == set(offline_rows["merchant_id"])
@@ -224,6 +272,13 @@ def test_orders_breaking_the_contract_get_per_row_reasons(server, parity_orders)
             "features",
             "unknown feature names ['colour', 'speed']",
         ),
+        ("/explain", {"merchants": []}, "merchants", "at least 1"),
+        (
+            "/explain",
+            {"merchants": [{"merchant_id": f"m{i}"} for i in range(MAX_BATCH + 1)]},
+            "merchants",
+            f"at most {MAX_BATCH}",
+        ),
         ("/predict", {"merchant": []}, "merchant", "Extra inputs"),
         (
             "/predict_orders",
@@ -241,6 +296,15 @@ def test_orders_breaking_the_contract_get_per_row_reasons(server, parity_orders)
             "/predict_orders",
             {
                 "snapshot_at": "2026-03-09T00:00:00Z",
+                "orders": [minimal_order(i) for i in range(MAX_ORDERS + 1)],
+            },
+            "orders",
+            f"at most {MAX_ORDERS}",
+        ),
+        (
+            "/predict_orders",
+            {
+                "snapshot_at": "2026-03-09T00:00:00Z",
                 "orders": [{"order_id": "o", "merchant_id": "m", "tracking_valid": "maybe"}],
             },
             "tracking_valid",
@@ -248,11 +312,12 @@ def test_orders_breaking_the_contract_get_per_row_reasons(server, parity_orders)
         ),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field(server, route, body, field, words):
+def test_bad_input_is_a_400_naming_the_field(server, registered, route, body, field, words):
     response = post(server, route, body)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 400, response.text[:2000]
+    assert_model_headers(response, registered)
     text = error_text(response)
-    assert field in text and words in text, text
+    assert field in text and words in text, text[:2000]
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
@@ -276,17 +341,7 @@ def test_malformed_json_is_a_400(server, raw):
 
 
 def test_more_merchants_in_orders_than_the_batch_limit(server):
-    orders = [
-        {
-            "order_id": f"o{i}",
-            "merchant_id": f"m{i}",
-            "channel": "storefront",
-            "created_at": "2026-03-01T10:00:00Z",
-            "status": "in_transit",
-            "cancelled_by": "none",
-        }
-        for i in range(MAX_BATCH + 1)
-    ]
+    orders = [minimal_order(i, f"m{i}") for i in range(MAX_BATCH + 1)]
     body = {"snapshot_at": "2026-03-09T00:00:00Z", "orders": orders}
     response = post(server, "/predict_orders", body)
     assert response.status_code == 400
@@ -308,12 +363,13 @@ def test_timestamps_pandas_cannot_hold_are_rejected_per_row(server):
     assert response.json()["detail"][0]["msg"] == "out_of_range:created_at"
 
 
-def test_a_non_json_content_type_is_a_415(server):
+def test_a_non_json_content_type_is_a_415(server, registered):
     with server.client() as client:
         response = client.post(
             "/predict", content=b"--x\r\n", headers={"Content-Type": "multipart/form-data"}
         )
     assert response.status_code == 415
+    assert_model_headers(response, registered)
 
 
 def _raw_request(server: Server, head: bytes, body_chunks: list[bytes]) -> bytes:

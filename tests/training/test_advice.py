@@ -3,6 +3,8 @@ the model's own output for the changed row."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.catalogue import FULFILMENT_STAGES
-from training.advice import TARGETS, peer_reference, ranked_advice, what_if
+from training.advice import (
+    NEXT_TIER_UP,
+    PEER_MEDIAN,
+    TARGETS,
+    peer_reference,
+    ranked_advice,
+    reference_matrix,
+    what_if,
+)
 from training.attribution import predict_frame
 from training.explain import explain_records
+from training.registered import PeerReference
 
 pytestmark = pytest.mark.xdist_group("explain")
 
@@ -34,6 +45,45 @@ def test_peer_reference_holds_medians_overall_and_per_next_tier() -> None:
     assert reference["overall"] == {"a": 2.0, "b": 20.0}
     assert reference["by_tier"] == {"Good": {"a": 3.0, "b": 40.0}, "Poor": {"a": 1.5, "b": 10.0}}
     assert reference["rows"] == 4
+
+
+def test_next_tier_up_is_the_median_of_the_next_tiers_rows(trained_model) -> None:
+    """A forecast of tier code c is pointed at the medians of the training rows labelled c + 1;
+    the top tier has nothing above it, so no next-tier reference at all."""
+    model = trained_model.model
+    names = list(model.forecaster.feature_names)
+    tiers = model.tiers_by_code
+    rng = np.random.default_rng(5)
+    rows = pd.DataFrame(rng.normal(size=(40, len(names))) + np.arange(40)[:, None], columns=names)
+    rows["label_tier"] = np.repeat(tiers, 10)  # ten rows per tier, values rising with the tier
+    peers = PeerReference(**peer_reference(rows, tuple(names)))
+    model = dataclasses.replace(model, peer_reference=peers)
+    codes = np.arange(len(tiers))
+    reference = reference_matrix(model, NEXT_TIER_UP, codes)
+    for code in codes[:-1]:
+        expected = rows.loc[rows["label_tier"] == tiers[code + 1], names].median()
+        np.testing.assert_allclose(reference[code], expected.to_numpy(), rtol=0, atol=1e-12)
+        assert not np.allclose(reference[code], rows[names].median().to_numpy())
+    assert np.isnan(reference[-1]).all()
+    overall = reference_matrix(model, PEER_MEDIAN, codes)
+    np.testing.assert_allclose(overall, np.tile(rows[names].median().to_numpy(), (len(codes), 1)))
+
+
+def test_next_tier_scenarios_move_to_the_next_tiers_medians(trained_model) -> None:
+    """End to end through what_if: every next-tier-up cell holds the next tier's stored median."""
+    model = trained_model.model
+    names = model.forecaster.feature_names
+    tiers = model.tiers_by_code
+    latest = _latest(trained_model)
+    scenarios = what_if(model, latest)
+    forecast = predict_frame(model, latest)["tier"].to_numpy()
+    next_tier = scenarios.targets == NEXT_TIER_UP
+    assert next_tier.any()
+    for k in np.flatnonzero(next_tier):
+        above = tiers[tiers.index(forecast[scenarios.rows[k]]) + 1]
+        for j in np.flatnonzero(scenarios.moved[k]):
+            want = model.peer_reference.by_tier[above][names[j]]
+            assert scenarios.references[k, j] == pytest.approx(want, abs=1e-12)
 
 
 def test_every_scenario_moves_only_actionable_fulfilment_features_for_the_better(
@@ -59,7 +109,10 @@ def test_rescored_deltas_are_real_model_outputs(trained_model) -> None:
     """Apply each advised change to the row and score it afresh: the same numbers come back."""
     model = trained_model.model
     rows = _latest(trained_model).head(20)
-    for i, record in enumerate(explain_records(model, rows)):
+    records = explain_records(model, rows)
+    lowest = int(predict_frame(model, rows)["predicted_score"].to_numpy().argmin())
+    assert records[lowest]["advice"], "the lowest forecast must have something to improve"
+    for i, record in enumerate(records):
         for item in record["advice"]:
             changed = rows.iloc[[i]].copy()
             for change in item["changes"]:
