@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from features.rulebook import TIER_CODES, Rulebook, tier_from_score
 from training.baselines import (
+    PersistenceFallback,
     fit_logistic,
     logistic_predict,
     persistence_scores,
@@ -101,7 +102,7 @@ def _predict_fold(
     forecaster = fit(train, feature_names, config)
     logistic = fit_logistic(train, feature_names, config.seed)
     outputs = fold_outputs(test, forecaster, logistic)
-    return fold_predictions(outputs, train[list(LABEL_COLUMNS)], fold, rules)
+    return fold_predictions(outputs, PersistenceFallback.of(train), fold, rules)
 
 
 def fold_outputs(test: pd.DataFrame, forecaster: Forecaster, logistic: Pipeline) -> pd.DataFrame:
@@ -118,10 +119,10 @@ def fold_outputs(test: pd.DataFrame, forecaster: Forecaster, logistic: Pipeline)
 
 
 def fold_predictions(
-    outputs: pd.DataFrame, train_labels: pd.DataFrame, fold: Fold, rules: Rulebook
+    outputs: pd.DataFrame, fallback: PersistenceFallback, fold: Fold, rules: Rulebook
 ) -> pd.DataFrame:
     """Every model's tier (and score) per test row, from `fold_outputs`; the persistence baseline
-    falls back to the training labels (`LABEL_COLUMNS` are all it reads of training rows)."""
+    falls back to the training rows' majority tier and mean score, all it needs of them."""
     out = outputs[[*TEST_KEYS, *LABEL_COLUMNS]].copy()
     proba = outputs[[f"{MODEL}_p{code}" for code in range(N_TIERS)]].to_numpy()
     score = outputs[f"{MODEL}_score"].to_numpy()
@@ -129,8 +130,8 @@ def fold_predictions(
     out[f"{MODEL}_tier"] = ordinal_tier_codes(proba)
     out[f"{MODEL}_score"] = score
     out[f"{MODEL_SCORE_TIER}_tier"] = _score_to_code(score, rules)
-    out[f"{PERSISTENCE}_tier"] = persistence_tiers(outputs, train_labels)
-    out[f"{PERSISTENCE}_score"] = persistence_scores(outputs, train_labels)
+    out[f"{PERSISTENCE}_tier"] = persistence_tiers(outputs, fallback)
+    out[f"{PERSISTENCE}_score"] = persistence_scores(outputs, fallback)
     linear = outputs[[f"{LOGISTIC}_p{code}" for code in range(N_TIERS)]].to_numpy()
     out[f"{LOGISTIC}_tier"] = ordinal_tier_codes(linear)
     for code in range(N_TIERS):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
@@ -13,17 +15,37 @@ from training.metrics import N_TIERS
 from training.models import feature_matrix
 
 
-def persistence_tiers(test: pd.DataFrame, train: pd.DataFrame) -> np.ndarray:
-    """Next tier = current tier; a merchant with no current tier gets the training majority tier."""
-    majority = int(np.bincount(train["label_tier_code"], minlength=N_TIERS).argmax())
+@dataclass(frozen=True)
+class PersistenceFallback:
+    """What persistence predicts for a merchant with no current tier or score: the training rows'
+    majority tier and mean label score. Two numbers, so either engine can compute them where the
+    training rows are."""
+
+    majority_tier_code: int
+    mean_label_score: float
+
+    @classmethod
+    def from_counts(cls, tier_counts: pd.Series, mean_label_score: float) -> PersistenceFallback:
+        """From label tier code -> row count; the lowest code wins a tie."""
+        counts = np.zeros(N_TIERS)
+        counts[tier_counts.index.to_numpy(dtype=int)] = tier_counts.to_numpy()
+        return cls(int(counts.argmax()), float(mean_label_score))
+
+    @classmethod
+    def of(cls, train: pd.DataFrame) -> PersistenceFallback:
+        return cls.from_counts(train["label_tier_code"].value_counts(), train["label_score"].mean())
+
+
+def persistence_tiers(test: pd.DataFrame, fallback: PersistenceFallback) -> np.ndarray:
+    """Next tier = current tier, else the fallback's majority tier."""
     current = pd.to_numeric(test["current_tier_code"], errors="coerce")
-    return current.fillna(majority).to_numpy(dtype=int)
+    return current.fillna(fallback.majority_tier_code).to_numpy(dtype=int)
 
 
-def persistence_scores(test: pd.DataFrame, train: pd.DataFrame) -> np.ndarray:
-    """Next score = current score; unknown current scores get the training mean."""
+def persistence_scores(test: pd.DataFrame, fallback: PersistenceFallback) -> np.ndarray:
+    """Next score = current score, else the fallback's mean label score."""
     current = pd.to_numeric(test["current_les_score"], errors="coerce")
-    return current.fillna(float(train["label_score"].mean())).to_numpy(dtype=float)
+    return current.fillna(fallback.mean_label_score).to_numpy(dtype=float)
 
 
 def fit_logistic(train: pd.DataFrame, feature_names: tuple[str, ...], seed: int) -> Pipeline:

@@ -25,14 +25,13 @@ import numpy as np
 import pandas as pd
 
 from training.backtest import (
-    LABEL_COLUMNS,
     ROW_ORDER,
     backtest_folds,
     fold_outputs,
     fold_predictions,
     trainable_rows,
 )
-from training.baselines import fit_logistic
+from training.baselines import PersistenceFallback, fit_logistic
 from training.config import TrainConfig
 from training.fingerprint import combine_fingerprints, partition_fingerprint
 from training.metrics import N_TIERS
@@ -252,8 +251,8 @@ def train_and_register_dask(
     than this process): the same folds, fits, metrics, logging and gate.
 
     The client receives per-partition fingerprints and counts, the test folds' prediction and
-    label columns, the training folds' two label columns (persistence's fallbacks) and samples of
-    at most `client_rows` rows for the logistic baseline, the peer medians and the global report."""
+    label columns, two aggregates per training fold (persistence's fallback) and samples of at
+    most `client_rows` rows for the logistic baseline, the peer medians and the global report."""
     from training.pipeline import (
         REPORT_SNAPSHOTS,
         TrainedForecaster,
@@ -311,8 +310,17 @@ def predict_fold_dask(
     models = client.scatter([forecaster, logistic], broadcast=True, hash=False)
     parts = [delayed(fold_outputs)(part, *models) for part in test.to_delayed()]
     outputs = pd.concat(client.gather(client.compute(parts)), ignore_index=True)
-    labels = train[list(LABEL_COLUMNS)].compute()
-    return fold_predictions(in_row_order(outputs), labels, fold, rules)
+    return fold_predictions(in_row_order(outputs), persistence_fallback_dask(train), fold, rules)
+
+
+def persistence_fallback_dask(train: dd.DataFrame) -> PersistenceFallback:
+    """`PersistenceFallback.of` computed on the workers: two aggregates, not the label columns."""
+    import dask
+
+    counts, mean = dask.compute(
+        train["label_tier_code"].value_counts(), train["label_score"].mean()
+    )
+    return PersistenceFallback.from_counts(counts, mean)
 
 
 def fold_part(part: pd.DataFrame, fold: Fold, side: int) -> pd.DataFrame:

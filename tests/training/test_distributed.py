@@ -18,6 +18,7 @@ from features.distributed import write_parquet_folder
 from features.engine import EngineConfig, engine_client
 from features.rulebook import load_rulebook
 from training.backtest import MODEL, run_backtest, trainable_rows
+from training.baselines import PersistenceFallback
 from training.cli import app
 from training.config import load_train_config
 from training.distributed import (
@@ -26,6 +27,7 @@ from training.distributed import (
     early_stopping_rounds,
     estimator_params,
     partition_loss_curve,
+    persistence_fallback_dask,
 )
 from training.fingerprint import dataset_fingerprint
 from training.pipeline import model_feature_names
@@ -169,3 +171,12 @@ def test_client_sample_is_bounded_and_in_row_order(client) -> None:
     sample = client_sample(frame, 100, seed=0)
     assert len(sample) == 100 and sample.merge(rows).shape[0] == 100
     assert sample.equals(sample.sort_values(["snapshot_at", "merchant_id"], ignore_index=True))
+
+
+@pytest.mark.xdist_group("dask")
+def test_persistence_fallback_on_the_workers_equals_the_pandas_one(client) -> None:
+    import dask.dataframe as dd
+
+    rows = trainable_rows(make_dataset(n_merchants=30, n_snapshots=20, seed=6))
+    frame = dd.from_pandas(rows, npartitions=5)
+    assert persistence_fallback_dask(frame) == PersistenceFallback.of(rows)
