@@ -6,6 +6,7 @@ import os
 import signal
 from types import SimpleNamespace
 
+import mlflow
 import pytest
 
 from features.catalogue import load_catalogue
@@ -58,3 +59,28 @@ def test_a_worker_stops_only_its_own_supervisor(monkeypatch):
     monkeypatch.setenv(loading.ENV_SUPERVISOR_PID, "4242")
     stop_supervisor()
     assert killed == [(4242, signal.SIGTERM)]
+
+
+def test_an_unreachable_tracking_server_stops_start_up_naming_it(monkeypatch):
+    """A tracking server nobody listens on (a closed loopback port) is one StartupError that names
+    the server and the refused connection, not a hang or a traceback."""
+    import socket
+
+    from serving.config import ServiceConfig
+
+    with socket.socket() as probe:  # a free port, closed again before the request
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    try:
+        with pytest.raises(StartupError) as raised:
+            loading.load_served_model(ServiceConfig(), load_catalogue(), load_rulebook())
+    finally:  # start-up points MLflow's process-wide URIs at the dead server: undo that
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+    message = str(raised.value)
+    assert f"tracking store {uri}" in message and "Connection refused" in message
