@@ -101,12 +101,6 @@ def _before_or_at(ns: np.ndarray, deadline: np.ndarray) -> np.ndarray:
     return np.where(deadline == NAT, np.nan, ((ns != NAT) & (ns <= deadline)).astype(float))
 
 
-def merchant_time_key(merchant_code: np.ndarray, unit: np.ndarray) -> np.ndarray:
-    """One int64 per (merchant, hour or day): 1-D keys make np.unique a plain sort, not a row sort."""
-    span = int(unit.max() - unit.min()) + 1 if len(unit) else 1
-    return merchant_code.astype(np.int64) * span + (unit - (unit.min() if len(unit) else 0))
-
-
 def _hour_counts_by_sort(
     code: np.ndarray, hour: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, HourCounts]:

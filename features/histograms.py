@@ -87,13 +87,6 @@ def histogram_quantiles(
     return out
 
 
-def histogram_quantile(
-    counts: np.ndarray, edges: np.ndarray, q: float, min_observations: int
-) -> np.ndarray:
-    """One quantile of each histogram row; see `histogram_quantiles`."""
-    return histogram_quantiles(counts, edges, [q], min_observations)[0]
-
-
 def concentration_hhi(counts: np.ndarray, min_observations: int) -> np.ndarray:
     """Herfindahl index of category counts (last axis); NaN below the observation floor.
 

@@ -151,17 +151,11 @@ def _class_weight_table(frame: dd.DataFrame, power: float) -> dict[int, float]:
 
 def fit_forecaster_dask(
     client: Client,
-    train: pd.DataFrame | dd.DataFrame,
+    train: dd.DataFrame,
     feature_names: tuple[str, ...],
     config: TrainConfig,
-    npartitions: int | None = None,
 ) -> Forecaster:
     """`fit_forecaster` with `lightgbm.dask`: the same split, weights, params and round choice."""
-    import dask.dataframe as dd
-
-    if isinstance(train, pd.DataFrame):
-        n = npartitions or len(client.nthreads())
-        train = dd.from_pandas(train, npartitions=n, sort=False)
     frame = train.map_partitions(_model_frame, feature_names)
     snapshots = frame["snapshot_at"].unique().compute().sort_values(ignore_index=True)
     fit_snapshots, valid_snapshots = validation_split(snapshots, config.validation_share)

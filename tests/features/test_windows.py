@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.histograms import BIN_EDGES_HOURS, bin_index, histogram_quantile
+from features.histograms import BIN_EDGES_HOURS, bin_index, histogram_quantiles
 from features.windows import WindowConfig, compute_window_metrics
 
 from .conftest import T0, random_orders
@@ -96,7 +96,7 @@ def test_histogram_quantiles_are_close_to_exact(q: float) -> None:
     rng = np.random.default_rng(4)
     values = rng.lognormal(np.log(20), 1.0, 5000)
     counts = np.bincount(bin_index(values, BIN_EDGES_HOURS), minlength=len(BIN_EDGES_HOURS) - 1)
-    estimate = histogram_quantile(counts[None, :].astype(float), BIN_EDGES_HOURS, q, 5)[0]
+    estimate = histogram_quantiles(counts[None, :].astype(float), BIN_EDGES_HOURS, [q], 5)[0][0]
     assert estimate == pytest.approx(np.quantile(values, q), rel=0.04)
 
 
