@@ -171,7 +171,9 @@ def fit_forecaster_dask(
         ),
         ("label_score", {**base, "objective": "regression", "metric": "l2"}, False),
     ):
-        weighted = client.persist(frame.map_partitions(_weighted, per_class, use_classes))
+        # Not persisted: the rows are re-read for each pass, so a dataset larger than the cluster's
+        # memory trains, and no persisted future can be released under a later pass.
+        weighted = frame.map_partitions(_weighted, per_class, use_classes)
         rounds = config.max_boost_rounds
         if cut is not None:
             fit_rows = weighted[weighted["snapshot_at"] < cut]
