@@ -366,11 +366,16 @@ def ingest_olist(
     console.print(
         f"{s.rows:,} (order, seller) rows, {s.sellers:,} sellers, created {span}; "
         f"{s.rejected_rows:,} rows the contract rejects; {s.unattributed_orders:,} orders "
-        f"without items (no seller) kept aside, not written"
+        f"without items (no seller) and {s.orphan_item_rows:,} item rows without a known order "
+        f"or seller kept aside, not written"
     )
     console.print(_counts_table("Status mix", s.status_counts, "status"))
     if s.rejected_by_reason:
         console.print(
             _counts_table("Rows the contract rejects, by reason", s.rejected_by_reason, "reason")
+        )
+    if s.orphan_items_by_reason:
+        console.print(
+            _counts_table("Item rows kept aside, by reason", s.orphan_items_by_reason, "reason")
         )
     console.print(f"-> {out}")

@@ -2,7 +2,9 @@
 
 One row per (order, seller). Every mapping choice and caveat is in docs/olist.md. Rows the source
 gets wrong (stages out of order, delivered without a delivery date) are converted as they are, so
-that contract validation rejects them with a reason; nothing is repaired or dropped here.
+that contract validation rejects them with a reason; nothing is repaired or dropped here. Rows that
+cannot become an (order, seller) row at all (orders without items, items without a known order or
+seller, as in a partial export) are returned beside the contract rows, counted, never dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ ORDER_TIMES: dict[str, str] = {
     "delivered_at": "order_delivered_customer_date",
 }
 PROMISE_COLUMN = "order_estimated_delivery_date"
+ORPHAN_REASON_COLUMN = "orphan_reason"
+# Why an item row cannot become a contract row, in the order the checks run (first one wins).
+NO_ORDER_ID = "no_order_id"
+NO_SELLER_ID = "no_seller_id"
+ORDER_MISSING = "order_missing"
 
 
 @dataclass(frozen=True)
@@ -78,10 +85,13 @@ class OlistFormatError(ValueError):
 
 @dataclass(frozen=True)
 class OlistResult:
-    """Contract rows, plus the Olist orders that have no item rows and so no seller to blame."""
+    """Contract rows, plus what could not become one: the Olist orders with no usable item rows
+    (no seller to blame), and the item rows with no known order or seller (their original values
+    and an `orphan_reason`), so a partial export is still readable and nothing vanishes."""
 
     orders: pd.DataFrame
     unattributed: pd.DataFrame
+    orphan_items: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,8 @@ class OlistSummary:
     rejected_rows: int
     rejected_by_reason: dict[str, int]
     unattributed_orders: int
+    orphan_item_rows: int
+    orphan_items_by_reason: dict[str, int]
     first_created_at: pd.Timestamp | None
     last_created_at: pd.Timestamp | None
 
@@ -119,14 +131,17 @@ def olist_to_orders(
     """Pure conversion of the five Olist tables into contract rows, one per (order, seller)."""
     for key, frame in zip(TABLES_BY_KEY, (orders, items, reviews, sellers, customers), strict=True):
         _require_columns(frame, TABLES_BY_KEY[key])
-    _check_items(items, orders)
+    reasons = orphan_item_reasons(items, orders)
+    orphan = reasons.notna().to_numpy()
+    orphan_items = items[orphan].assign(**{ORPHAN_REASON_COLUMN: reasons[orphan].to_numpy()})
+    items = items[~orphan]
     rows = _seller_rows(_order_times(orders), items)
     rows = rows.merge(sellers[["seller_id", "seller_state"]], on="seller_id", how="left")
     rows = rows.merge(customers[["customer_id", "customer_state"]], on="customer_id", how="left")
     rows = rows.merge(_latest_review(reviews), on="order_id", how="left")
     canonical = _to_contract_dtypes(_contract_frame(rows))
     unattributed = orders[~orders["order_id"].isin(items["order_id"])].reset_index(drop=True)
-    return OlistResult(canonical, unattributed)
+    return OlistResult(canonical, unattributed, orphan_items.reset_index(drop=True))
 
 
 def summarise_olist(result: OlistResult) -> OlistSummary:
@@ -141,6 +156,11 @@ def summarise_olist(result: OlistResult) -> OlistSummary:
         rejected_rows=len(checked.rejected),
         rejected_by_reason=dict(checked.reason_counts),
         unattributed_orders=len(result.unattributed),
+        orphan_item_rows=len(result.orphan_items),
+        orphan_items_by_reason={
+            str(k): int(v)
+            for k, v in result.orphan_items[ORPHAN_REASON_COLUMN].value_counts().items()
+        },
         first_created_at=created.min() if len(created) else None,
         last_created_at=created.max() if len(created) else None,
     )
@@ -181,18 +201,18 @@ def _require_columns(frame: pd.DataFrame, table: OlistTable) -> None:
         )
 
 
-def _check_items(items: pd.DataFrame, orders: pd.DataFrame) -> None:
-    """Items that name no seller, or an order that does not exist, cannot become a row."""
-    name = TABLES_BY_KEY["items"].file_name
-    blank = items[["order_id", "seller_id"]].isna().sum()
-    if blank.any():
-        raise OlistFormatError(f"{name}: rows without an id: {blank[blank > 0].to_dict()}")
-    orphans = ~items["order_id"].isin(orders["order_id"])
-    if orphans.any():
-        raise OlistFormatError(
-            f"{name}: {int(orphans.sum())} item rows name an order_id missing from "
-            f"{TABLES_BY_KEY['orders'].file_name}, e.g. {items.loc[orphans, 'order_id'].iloc[0]!r}"
-        )
+def orphan_item_reasons(items: pd.DataFrame, orders: pd.DataFrame) -> pd.Series:
+    """Per item row, why it cannot become a contract row (missing when it can): it names no
+    order, no seller, or an order that is not in the orders file (a partial export)."""
+    reasons = pd.Series(pd.NA, index=items.index, dtype="string")
+    checks = (
+        (NO_ORDER_ID, items["order_id"].isna()),
+        (NO_SELLER_ID, items["seller_id"].isna()),
+        (ORDER_MISSING, ~items["order_id"].isin(orders["order_id"].dropna())),
+    )
+    for reason, failed in checks:
+        reasons = reasons.mask(reasons.isna().to_numpy() & failed.to_numpy(), reason)
+    return reasons
 
 
 def _order_times(orders: pd.DataFrame) -> pd.DataFrame:
