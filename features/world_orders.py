@@ -58,6 +58,12 @@ DIURNAL = np.array(
 DIURNAL = DIURNAL / DIURNAL.mean()
 WORKING_HOURS = (np.arange(24) >= 8) & (np.arange(24) < 20)
 DISPATCH_SLA_HOURS = 48.0
+# A route's standard transit: hand-over plus distance; sets purchase-to-delivery near Olist's 10 days.
+ROUTE_BASE_HOURS = 40.0
+ROUTE_KM_PER_HOUR = 5.0
+# Transit noise sigma = a + b x (1 - logistics quality): every carrier has some spread (Olist's best
+# sellers are still 2-3% late), poor logistics adds more.
+TRANSIT_SPREAD = (0.2, 0.3)
 NS_PER_HOUR = 3_600_000_000_000
 
 
@@ -171,11 +177,11 @@ def _stage_hours(
     origin = static["home_region"].to_numpy()[m]
     destination = rng.choice(len(REGION_WEIGHTS), n, p=REGION_WEIGHTS)
     dist_km = np.linalg.norm(REGION_XY_KM[origin] - REGION_XY_KM[destination], axis=1)
-    route_hours = 30.0 + dist_km / 6.0
+    route_hours = ROUTE_BASE_HOURS + dist_km / ROUTE_KM_PER_HOUR
     transit = (
         route_hours
         * (0.75 + 0.7 * (1 - order_lq))
-        * rng.lognormal(0.0, 0.12 + 0.4 * (1 - order_lq))
+        * rng.lognormal(0.0, TRANSIT_SPREAD[0] + TRANSIT_SPREAD[1] * (1 - order_lq))
     )
     return {
         "m": m,

@@ -10,7 +10,14 @@ import pytest
 from features.rulebook import compute_les, load_rulebook
 from features.validation import validate_orders
 from features.windows import compute_window_metrics
-from features.world import WorldConfig, generate_world
+from features.world import WorldConfig, draw_merchants, generate_world
+
+
+@pytest.fixture(scope="module")
+def default_world():
+    """The demo's world, `WorldConfig()` (600 x 240 days, about 10 s): its headline figures are
+    the ones docs/calibration.md compares with real Olist sellers."""
+    return generate_world(WorldConfig())
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +33,21 @@ def test_same_seed_same_world() -> None:
     first, second = generate_world(cfg), generate_world(cfg)
     pd.testing.assert_frame_equal(first.orders, second.orders)
     pd.testing.assert_frame_equal(first.changes, second.changes)
+    pd.testing.assert_frame_equal(first.merchants, second.merchants)
     other = generate_world(WorldConfig(n_merchants=15, days=40, seed=6))
     assert not first.orders["created_at"].equals(other.orders["created_at"])
+
+
+def test_no_merchant_starts_with_less_capacity_than_its_mean_demand() -> None:
+    """The capacity floor: a queue that never clears would make a seller ~100% late from day one,
+    which no real seller is; surges and change events are what overload a merchant."""
+    cfg = WorldConfig()
+    m = draw_merchants(cfg, np.random.default_rng(cfg.seed))
+    live = m["livestreams_per_week"] * m["livestream_hours"] * m["burst_multiplier"] / (7 * 24)
+    mean_demand = m["base_orders_per_day"] * (1 + live)
+    capacity = m["pack_capacity_per_hour"] * 12
+    assert (capacity >= cfg.min_capacity_margin * mean_demand * (1 - 1e-12)).all()
+    assert 0.0 < (capacity <= cfg.min_capacity_margin * mean_demand * (1 + 1e-12)).mean() < 0.1
 
 
 def test_orders_satisfy_the_contract_exactly(small_world) -> None:
@@ -36,13 +56,48 @@ def test_orders_satisfy_the_contract_exactly(small_world) -> None:
     pd.testing.assert_frame_equal(result.valid, small_world.orders.reset_index(drop=True))
 
 
-def test_headline_calibration(small_world) -> None:
-    """Olist's published figures: purchase-to-delivery median ~10 days, ~8% late deliveries."""
-    delivered = small_world.orders[small_world.orders["status"] == "delivered"]
+def test_headline_calibration(default_world) -> None:
+    """Real Olist sellers (benchmarks/calibration_real.py): 6.8% of deliveries after the promise,
+    6.0% more than a day late, 9.1% shipped after ship-by, purchase-to-delivery median 10.4 days.
+    The default world measures 7.8%, 6.0%, 9.0% and 10.4 days."""
+    orders = default_world.orders
+    delivered = orders[orders["status"] == "delivered"]
     days = (delivered["delivered_at"] - delivered["created_at"]).dt.total_seconds() / 86400
-    late = (delivered["delivered_at"] > delivered["deliver_by"]).mean()
-    assert 7.5 <= days.median() <= 12.0
-    assert 0.04 <= late <= 0.16
+    late = delivered["delivered_at"] > delivered["deliver_by"]
+    a_day_late = delivered["delivered_at"] > delivered["deliver_by"] + pd.Timedelta(days=1)
+    shipped = orders[orders["shipped_at"].notna()]
+    assert 0.06 <= late.mean() <= 0.10
+    assert 0.04 <= a_day_late.mean() <= late.mean()
+    assert 0.06 <= (shipped["shipped_at"] > shipped["ship_by"]).mean() <= 0.12
+    assert 9.0 <= days.median() <= 12.0
+    assert (orders["cancelled_by"] == "seller").mean() < 0.025  # the platforms' SFCR line
+    per_merchant = late.groupby(delivered["merchant_id"]).mean()
+    assert per_merchant.median() < 0.08 and per_merchant.max() < 0.6  # no seller ~100% late
+
+
+def test_tier_mix_is_a_healthy_marketplace(default_world) -> None:
+    """Last 30 days, packaged rulebook: most merchants Excellent or Good, Poor a small minority,
+    yet every tier present so the forecaster sees each (measured 66 / 19 / 9 / 6%)."""
+    end = default_world.orders["created_at"].max().normalize()
+    tiers = compute_les(default_world.orders, end - pd.Timedelta(days=30), end, load_rulebook())
+    shares = tiers["les_tier"].value_counts(normalize=True)
+    assert shares.get("Excellent", 0) + shares.get("Good", 0) >= 0.75, shares.to_dict()
+    assert 0.02 <= shares.get("Poor", 0) <= 0.12, shares.to_dict()
+    assert shares.get("Needs attention", 0) >= 0.04, shares.to_dict()
+
+
+def test_late_rates_change_for_as_many_merchants_as_real_sellers(default_world) -> None:
+    """Olist: the late rate of 7-10% of sellers moves by > 10 points between the halves of their
+    history, beyond what noise gives, mostly for the worse. The world's change events must give
+    about that share (measured 7.0%), not the half of all merchants the model would like."""
+    delivered = default_world.orders[default_world.orders["status"] == "delivered"]
+    t = delivered["created_at"].astype("int64")
+    second = t > t.groupby(delivered["merchant_id"]).transform("median")
+    late = delivered["delivered_at"] > delivered["deliver_by"]
+    halves = late.groupby([delivered["merchant_id"], second]).mean().unstack()
+    moved = halves[True] - halves[False]
+    assert 0.04 <= (moved.abs() > 0.10).mean() <= 0.12
+    assert (moved > 0.10).sum() > (moved < -0.10).sum()
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float:
@@ -51,7 +106,8 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
 
 def test_logistics_quality_drives_ship_transport_and_delivery(per_merchant) -> None:
     lq = per_merchant["logistics_quality_mean"]
-    assert _spearman(lq, per_merchant["transit_hours_p90"]) < -0.5
+    assert _spearman(lq, per_merchant["transit_hours_p90"]) < -0.5  # measured -0.51: route
+    # length (home region) drives transit too, and real sellers' logistics spread is narrow
     assert _spearman(lq, per_merchant["pickup_dwell_hours_p90"]) < -0.5
     assert _spearman(lq, per_merchant["on_time_delivery_rate"]) > 0.3
     assert _spearman(lq, per_merchant["valid_tracking_rate"]) > 0.3
@@ -66,7 +122,7 @@ def test_logistics_quality_drives_ship_transport_and_delivery(per_merchant) -> N
 def test_it_quality_drives_receipt_and_pick_pack(per_merchant) -> None:
     it = per_merchant["it_quality_mean"]
     assert _spearman(it, per_merchant["acceptance_delay_hours_p50"]) < -0.7
-    assert _spearman(it, per_merchant["pick_pack_hours_p50"]) < -0.3  # measured -0.35: queues
+    assert _spearman(it, per_merchant["pick_pack_hours_p50"]) < -0.3  # measured -0.40: queues
     # and overnight waits (capacity, working hours) drive pick & pack too
     best, worst = (
         per_merchant.nlargest(20, "it_quality_mean"),
@@ -78,7 +134,7 @@ def test_it_quality_drives_receipt_and_pick_pack(per_merchant) -> None:
     )
     assert (
         worst["pick_pack_hours_p50"].median() > 1.2 * best["pick_pack_hours_p50"].median()
-    )  # 1.28
+    )  # 1.30
     assert abs(_spearman(it, per_merchant["transit_hours_p90"])) < 0.35
 
 
@@ -96,7 +152,7 @@ def test_surges_cause_late_dispatch_for_low_capacity_merchants_only(small_world)
     headroom = merchants["pack_capacity_per_hour"] * 12 / merchants["base_orders_per_day"]
     low = merchants.loc[headroom <= headroom.quantile(0.3), "penalty"]
     high = merchants.loc[headroom >= headroom.quantile(0.7), "penalty"]
-    assert low.median() > 0.05
+    assert low.median() > 0.035  # measured 0.048; 0.09 when half the merchants decayed
     assert low.median() > 3 * max(high.median(), 0.0) + 0.02
     assert _spearman(headroom, merchants["penalty"]) < -0.3
 
@@ -116,12 +172,3 @@ def test_a_carrier_switch_moves_transit_after_the_change(small_world) -> None:
         after = transit[own["shipped_at"] >= change["change_at"] + pd.Timedelta(days=3)].median()
         moved.append(np.sign(after - before) == -np.sign(change["size"]))
     assert np.mean(moved) >= 0.75
-
-
-def test_all_four_tiers_appear_in_the_default_world() -> None:
-    world = generate_world(WorldConfig(n_merchants=300, days=90, seed=7))
-    end = world.orders["created_at"].max().normalize()
-    tiers = compute_les(world.orders, end - pd.Timedelta(days=30), end, load_rulebook())
-    shares = tiers["les_tier"].value_counts(normalize=True)
-    for tier in ("Excellent", "Good", "Needs attention", "Poor"):
-        assert shares.get(tier, 0) >= 0.05, shares.to_dict()
