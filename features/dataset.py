@@ -6,7 +6,9 @@ A row whose label window runs past the data is kept (scoreable) but marked label
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import reduce
@@ -14,7 +16,7 @@ from functools import reduce
 import numpy as np
 import pandas as pd
 
-from features.catalogue import load_catalogue
+from features.catalogue import FULFILMENT_STAGES, load_catalogue
 from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_event_parts, order_events
 from features.rulebook import TIER_CODES, Rulebook, rulebook_inputs, score_les
 from features.window_grid import WindowRequest
@@ -29,6 +31,10 @@ TREND_FEATURES = (
 )
 DAY = pd.Timedelta(days=1)
 MIN_ORDERS_PER_THREAD = 250_000
+HISTORY_WINDOWS = 3
+HISTORY_SUFFIX = "_history"
+CURRENT_POINTS_PREFIX = "current_les_points_"
+HISTORY_POINTS_PREFIX = "history_les_points_"
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,32 @@ class DatasetConfig:
     min_observations: int = 5
     first_snapshot: pd.Timestamp | None = None
     last_snapshot: pd.Timestamp | None = None
+    # The `*_history` features look back this many days (0: 3 x window_days), so a sparse seller
+    # whose last window holds too few orders to score still shows its record.
+    history_days: int = 0
+
+    @property
+    def history_window_days(self) -> int:
+        return self.history_days or HISTORY_WINDOWS * self.window_days
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON values (snapshots as ISO text), so the recipe can travel in a file."""
+        raw = dataclasses.asdict(self)
+        return {k: v.isoformat() if isinstance(v, pd.Timestamp) else v for k, v in raw.items()}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> DatasetConfig:
+        """The inverse of `to_dict`; an absent key keeps its default (a recipe from older code),
+        an unknown one is refused (a recipe from newer code would be misread)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown DatasetConfig field(s) {unknown}; known: {sorted(known)}")
+        values = {
+            k: pd.Timestamp(v) if k.endswith("_snapshot") and v is not None else v
+            for k, v in raw.items()
+        }
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -83,8 +115,9 @@ def snapshot_grid(
 def _feature_requests(
     snapshots: pd.DatetimeIndex, cfg: DatasetConfig, rules: Rulebook
 ) -> list[WindowRequest]:
-    """The current window, the previous one (for trends and growth) and, when the rulebook's
-    window differs from the feature window, the window the current LES is scored on."""
+    """The current window, the previous one (for trends and growth), the history window the
+    rulebook is scored on for the `*_history` features and, when the rulebook's window differs
+    from the feature window, the window the current LES is scored on."""
     requests = [
         WindowRequest(snapshots, cfg.window_days),
         WindowRequest(
@@ -92,10 +125,30 @@ def _feature_requests(
             cfg.window_days,
             (*TREND_FEATURES, "orders_in_window"),
         ),
+        WindowRequest(snapshots, cfg.history_window_days, rulebook_inputs(rules)),
     ]
     if rules.window_days != cfg.window_days:
         requests.append(WindowRequest(snapshots, rules.window_days, rulebook_inputs(rules)))
     return requests
+
+
+def _stage_points(les: pd.DataFrame, rules: Rulebook, prefix: str) -> dict[str, np.ndarray]:
+    """The LES split by fulfilment stage: each counted metric's weight x points over the counted
+    weight, summed per stage, so the stages add up to the score (NaN where it is unscored). The
+    merchant's current state enters the model by stage, and its attribution stays by stage."""
+    counted = np.zeros(len(les))
+    parts: dict[str, np.ndarray] = {stage: np.zeros(len(les)) for stage in FULFILMENT_STAGES}
+    for m in rules.metrics:
+        points = les[f"{m.feature}_points"].to_numpy(dtype=float)
+        present = ~np.isnan(points)
+        counted += np.where(present, m.weight, 0.0)
+        parts[m.stage] += np.where(present, points * m.weight, 0.0)
+    scored = ~np.isnan(les["les_score"].to_numpy(dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            f"{prefix}{stage}": np.where(scored, total / counted, np.nan)
+            for stage, total in parts.items()
+        }
 
 
 def _label_request(
@@ -117,7 +170,7 @@ def _features_at(
     """Every catalogue feature at each snapshot from the windows of `_feature_requests`, for
     merchants that had started by then; shared by training rows and the serving path. Also the
     mask of kept (merchant, snapshot) cells."""
-    current, previous = dict(windows[0]), windows[1]
+    current, previous, history = dict(windows[0]), windows[1], windows[2]
     for name in TREND_FEATURES:
         current[f"{name}_trend"] = current[name] - previous[name]
     prev_orders = previous["orders_in_window"]
@@ -127,9 +180,14 @@ def _features_at(
             current["orders_in_window"] / prev_orders - 1.0,
             np.nan,
         )
-    scored = windows[2] if len(windows) > 2 else current
+    scored = windows[3] if len(windows) > 3 else current
     les = score_les(pd.DataFrame({n: scored[n] for n in rulebook_inputs(rules)}), rules)
     current["current_les_score"] = les["les_score"].to_numpy()
+    current |= _stage_points(les, rules, CURRENT_POINTS_PREFIX)
+    history_frame = pd.DataFrame({n: history[n] for n in rulebook_inputs(rules)})
+    current |= _stage_points(score_les(history_frame, rules), rules, HISTORY_POINTS_PREFIX)
+    for m in rules.metrics:
+        current[m.feature + HISTORY_SUFFIX] = history[m.feature]
     tier = les["les_tier"].to_numpy()
     current["current_tier_code"] = pd.Series(tier).map(TIER_CODES).astype(float).to_numpy()
     started = _started(events, snapshots)
