@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.catalogue import load_catalogue
+from features.catalogue import FULFILMENT_STAGES, load_catalogue
 from features.dataset import (
     DatasetConfig,
     build_dataset,
@@ -158,3 +159,33 @@ def test_threads_split_merchants_without_changing_a_row(small_world) -> None:
 def test_default_threads_keep_small_tables_in_one_thread() -> None:
     assert default_threads(1_000) == 1
     assert 1 <= default_threads(10_000_000) <= len(os.sched_getaffinity(0))
+
+
+@given(seed=st.integers(0, 10_000))
+@settings(max_examples=15, deadline=None)
+def test_current_stage_points_add_up_to_the_current_score(seed: int) -> None:
+    """Each stage's share of the current LES, so the four columns sum to it (and are all missing
+    when the window is too thin to score)."""
+    dataset = build_dataset(random_orders(n=600, merchants=4, seed=seed, days=60), CFG, RULES)
+    points = dataset[[f"current_les_points_{s}" for s in FULFILMENT_STAGES]]
+    scored = dataset["current_les_score"].notna()
+    assert scored.any()
+    np.testing.assert_allclose(points[scored].sum(axis=1), dataset.loc[scored, "current_les_score"])
+    assert points[~scored].isna().all(axis=None)
+
+
+def test_history_rates_cover_three_windows() -> None:
+    """`<metric>_history` is the rulebook metric over HISTORY_WINDOWS x the window: the same rate
+    as a dataset whose window is that long."""
+    orders = random_orders(n=900, merchants=3, seed=5, days=90)
+    dataset = build_dataset(orders, CFG, RULES)
+    assert CFG.history_window_days == 3 * CFG.window_days
+    long = dataclasses.replace(CFG, window_days=CFG.history_window_days)
+    wide = build_dataset(orders, long, RULES).set_index(["merchant_id", "snapshot_at"])
+    joined = dataset.set_index(["merchant_id", "snapshot_at"]).join(wide, rsuffix="_wide")
+    for metric in ("late_dispatch_rate", "on_time_delivery_rate"):
+        known = joined[f"{metric}_wide"].notna()  # where the long window itself is rated
+        assert known.sum() >= 10
+        np.testing.assert_allclose(
+            joined.loc[known, f"{metric}_history"], joined.loc[known, f"{metric}_wide"]
+        )
