@@ -258,10 +258,12 @@ def build_dataset_command(
 ) -> None:
     """Build point-in-time features and next-window labels for every merchant and snapshot.
 
-    --out without a .parquet/.csv suffix writes a folder of parquet parts (required by dask)."""
+    --out without a .parquet/.csv suffix writes a folder of parquet parts (required by dask).
+    The recipe (these settings and the rulebook's version and hash) is written beside it, so
+    `les train` records it in the model and serving builds the same features."""
     from features.dataset import DatasetConfig, build_dataset, dataset_summary
     from features.distributed import is_folder_target, write_parquet_folder
-    from features.io import write_table
+    from features.io import DatasetRecipe, write_recipe, write_table
     from features.rulebook import load_rulebook
 
     rules = load_rulebook()
@@ -284,13 +286,14 @@ def build_dataset_command(
         else:
             write_table(dataset, out)
         s = dataset_summary(dataset)
+    recipe = write_recipe(DatasetRecipe.of(cfg, rules), out)
     console.print(
         f"{s['rows']:,} rows, {s['merchants']:,} merchants, {s['snapshots']} snapshots; "
         f"{s['trainable_rows']:,} trainable, {s['insufficient_label_rows']:,} with "
         f"insufficient data, {s['incomplete_label_rows']:,} with an open label window"
     )
     console.print(_counts_table("Label tiers (complete windows)", s["label_distribution"], "tier"))
-    console.print(f"-> {out}")
+    console.print(f"-> {out} (recipe: {recipe})")
 
 
 def _build_dataset_dask(engine_cfg, orders: Path, out: Path, cfg, rules) -> dict[str, object]:

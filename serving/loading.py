@@ -11,7 +11,6 @@ import os
 import signal
 
 from features.catalogue import Catalogue
-from features.dataset import DatasetConfig
 from features.rulebook import Rulebook
 from serving.config import ServiceConfig
 from serving.scoring import ServedModel, model_info
@@ -33,7 +32,9 @@ class StartupError(RuntimeError):
 def load_served_model(
     config: ServiceConfig, catalogue: Catalogue, rules: Rulebook, model_uri: str | None = None
 ) -> ServedModel:
-    """`model_uri` (default: the configured one) loaded and checked against this code's schema."""
+    """`model_uri` (default: the configured one) loaded and checked against this code's schema.
+    /predict_orders builds features by the model's own recipe (its windows, horizon, minimums and
+    rulebook overrides), not by this code's defaults."""
     uri = model_uri or config.model_uri
     tracking = resolve_tracking()
     try:
@@ -46,12 +47,18 @@ def load_served_model(
             f"{type(exc).__name__}: {exc}. {HINT}"
         ) from exc
     check_compatible(model, catalogue, rules)
-    return ServedModel(model, model_info(model, config.model_uri), rules, DatasetConfig())
+    return ServedModel(
+        model,
+        model_info(model, config.model_uri),
+        served_rulebook(model, rules),
+        model.dataset_config,
+    )
 
 
 def check_compatible(model: RegisteredForecaster, catalogue: Catalogue, rules: Rulebook) -> None:
-    """The API schema is this code's catalogue and /predict_orders uses this code's rulebook: a
-    model trained on other definitions would be served features it never saw."""
+    """The API schema is this code's catalogue and /predict_orders uses this code's rulebook (its
+    version and, when the model recorded one, its content hash): a model trained on other
+    definitions would be served features it never saw."""
     foreign = [n for n in model.forecaster.feature_names if n not in catalogue.names]
     if foreign:
         raise StartupError(
@@ -66,6 +73,16 @@ def check_compatible(model: RegisteredForecaster, catalogue: Catalogue, rules: R
             "/predict_orders would build features differently from training. Retrain, or deploy "
             "the code it was trained with"
         )
+    served_rulebook(model, rules)
+
+
+def served_rulebook(model: RegisteredForecaster, rules: Rulebook) -> Rulebook:
+    """This code's rulebook as the model's training rows were built with it, or StartupError
+    when its content hash differs from the one the model recorded (same version, other rules)."""
+    try:
+        return model.rulebook(rules)
+    except RegistryError as exc:
+        raise StartupError(str(exc)) from exc
 
 
 def pinned_uri(served: ServedModel, configured: str) -> str:

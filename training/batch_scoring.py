@@ -21,7 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.distributed import PART_PATTERN, Advance, part_files, prepare_folder
-from features.io import TableReadError
+from features.io import (
+    DatasetRecipe,
+    RecipeError,
+    TableReadError,
+    feature_differences,
+    read_recipe,
+)
 from training.attribution import KEY_COLUMNS
 from training.registered import RegisteredForecaster
 from training.scoring import (
@@ -72,6 +78,24 @@ def check_columns(columns: list[str], model: RegisteredForecaster, dataset: Path
         )
 
 
+def check_recipe(dataset: Path, model: RegisteredForecaster) -> DatasetRecipe | None:
+    """The recipe recorded with `dataset`, refused (ScoringInputError) when its features were
+    built otherwise than the model's training rows (another window, minimum or rulebook): their
+    columns would carry the right names and the wrong numbers. None: no recipe to check."""
+    try:
+        recipe = read_recipe(dataset)
+    except RecipeError as exc:
+        raise ScoringInputError(str(exc)) from exc
+    differences = [] if recipe is None else feature_differences(recipe, model.recipe)
+    if differences:
+        raise ScoringInputError(
+            f"{dataset} was built otherwise than the training rows of model {model.model_name} "
+            f"v{model.model_version} (dataset vs model: {'; '.join(differences)}); rebuild it "
+            "with `les build-dataset` and the model's settings"
+        )
+    return recipe
+
+
 def scored_columns(model: RegisteredForecaster) -> list[str]:
     return [*KEY_COLUMNS, *model.forecaster.feature_names]
 
@@ -93,6 +117,7 @@ def score_pandas(
 ) -> ScoreRun:
     """Score in this process, one row group at a time; `out` is a .parquet file or a folder."""
     files = dataset_files(dataset)
+    check_recipe(dataset, model)
     check_columns(pq.read_schema(files[0]).names, model, dataset)
     groups = sum(pq.ParquetFile(f).num_row_groups for f in files)
     latest = None
@@ -177,6 +202,7 @@ def score_dask(
     from features.distributed import read_dask_table
 
     dataset_files(dataset)
+    check_recipe(dataset, model)
     table = read_dask_table(dataset)
     check_columns(list(table.columns), model, dataset)
     table = table[scored_columns(model)]

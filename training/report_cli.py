@@ -35,10 +35,11 @@ def explain(
         Path | None, typer.Option(help="Write here (HTML needs it; JSON/MD default to stdout).")
     ] = None,
 ) -> None:
-    """One merchant's forecast, stage attribution, top features and ranked advice."""
-    from features.dataset import DatasetConfig
+    """One merchant's forecast, stage attribution, top features and ranked advice.
+
+    Features from --orders are built by the model's recorded recipe (its windows and rulebook)."""
     from features.io import TableReadError, read_table
-    from features.rulebook import load_rulebook
+    from training.batch_scoring import check_recipe
     from training.merchant_report import (
         FORMATS,
         ExplainInputError,
@@ -47,6 +48,7 @@ def explain(
         row_from_dataset,
         row_from_orders,
     )
+    from training.scoring import ScoringInputError
 
     if (orders is None) == (dataset is None):
         raise typer.BadParameter("give exactly one of --orders or --dataset")
@@ -57,11 +59,14 @@ def explain(
     loaded = _load_model(model)
     try:
         if dataset is not None:
+            check_recipe(dataset, loaded)
             row = row_from_dataset(read_table(dataset), merchant, snapshot)
         else:
             valid = _valid_orders(orders)
-            row = row_from_orders(valid, merchant, snapshot, DatasetConfig(), load_rulebook())
-    except (ExplainInputError, TableReadError) as exc:
+            row = row_from_orders(
+                valid, merchant, snapshot, loaded.dataset_config, _model_rulebook(loaded)
+            )
+    except (ExplainInputError, TableReadError, ScoringInputError) as exc:
         console.print(f"[red]cannot explain:[/] {exc}")
         raise typer.Exit(2) from exc
     text = render(build_report(loaded, row), fmt)
@@ -89,14 +94,16 @@ def report(
         int, typer.Option(help="Attribute the newest N snapshots of the data (0 = all).")
     ] = 4,
 ) -> None:
-    """Global report for a model version: stage ranking, beeswarm, dependence, per tier, backtest."""
+    """Global report for a model version: stage ranking, beeswarm, dependence, per tier, backtest.
+
+    Features from --orders are built by the model's recorded recipe (its windows and rulebook)."""
     from training.global_report import build_global_report, render_global_html
     from training.tracking import activate, pooled_backtest_metrics, resolve_tracking
 
     if (orders is None) == (dataset is None):
         raise typer.BadParameter("give exactly one of --orders or --dataset")
     loaded = _load_model(model)
-    frame = _feature_rows(dataset, orders)
+    frame = _feature_rows(dataset, orders, loaded)
     frame = newest_snapshots(frame, latest_snapshots)
     client = activate(resolve_tracking())
     with console.status(f"attributing {len(frame):,} merchant snapshots"):
@@ -161,22 +168,39 @@ def _load_model(uri: str):
         raise typer.Exit(2) from exc
 
 
+def _model_rulebook(loaded):
+    """This code's rulebook as `loaded` was trained under it; exit 2 if it is another one."""
+    from features.rulebook import load_rulebook
+    from training.tracking import RegistryError
+
+    try:
+        return loaded.rulebook(load_rulebook())
+    except RegistryError as exc:
+        console.print(f"[red]cannot build features:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
 def _valid_orders(path: Path):
     from features.cli import _read_valid_orders
 
     return _read_valid_orders(path)
 
 
-def _feature_rows(dataset: Path | None, orders: Path | None):
-    from features.dataset import DatasetConfig, build_dataset
+def _feature_rows(dataset: Path | None, orders: Path | None, loaded):
+    """The dataset's rows (checked against the model's recipe), or rows built from the orders by
+    the model's recipe."""
+    from features.dataset import build_dataset
     from features.io import TableReadError, read_table
-    from features.rulebook import load_rulebook
+    from training.batch_scoring import check_recipe
+    from training.scoring import ScoringInputError
 
     try:
         if dataset is not None:
+            check_recipe(dataset, loaded)
             return read_table(dataset)
-    except TableReadError as exc:
-        console.print(f"[red]error:[/] {exc}")
+    except (TableReadError, ScoringInputError) as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
+    rules = _model_rulebook(loaded)
     with console.status("building (merchant, snapshot) features"):
-        return build_dataset(_valid_orders(orders), DatasetConfig(), load_rulebook())
+        return build_dataset(_valid_orders(orders), loaded.dataset_config, rules)

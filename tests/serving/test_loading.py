@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
+from functools import partial
 from types import SimpleNamespace
 
 import mlflow
 import pytest
 
 from features.catalogue import load_catalogue
+from features.dataset import DatasetConfig
+from features.io import DatasetRecipe
 from features.rulebook import load_rulebook
 from serving import loading
-from serving.loading import StartupError, check_compatible, pinned_uri, stop_supervisor
+from serving.loading import (
+    StartupError,
+    check_compatible,
+    pinned_uri,
+    served_rulebook,
+    stop_supervisor,
+)
+from training.registered import RegisteredForecaster
 
 
-def fake_model(features=("late_dispatch_rate",), rulebook_version=None):
-    return SimpleNamespace(
+def fake_model(features=("late_dispatch_rate",), rulebook_version=None, recipe=None):
+    rules = load_rulebook()
+    model = SimpleNamespace(
         forecaster=SimpleNamespace(feature_names=tuple(features)),
-        rulebook_version=load_rulebook().version if rulebook_version is None else rulebook_version,
+        rulebook_version=rules.version if rulebook_version is None else rulebook_version,
         model_name="les-forecaster",
         model_version="4",
+        recipe=recipe or DatasetRecipe.of(DatasetConfig(), rules),
     )
+    model.rulebook = partial(RegisteredForecaster.rulebook, model)
+    return model
 
 
 def test_a_compatible_model_passes():
@@ -39,6 +54,31 @@ def test_another_rulebook_version_stops_start_up():
     rules = load_rulebook()
     with pytest.raises(StartupError, match="rulebook version"):
         check_compatible(fake_model(rulebook_version=rules.version + 1), load_catalogue(), rules)
+
+
+def test_a_rulebook_with_another_content_under_the_same_version_stops_start_up():
+    rules = load_rulebook()
+    recipe = dataclasses.replace(DatasetRecipe.of(DatasetConfig(), rules), rulebook_sha256="0" * 64)
+    with pytest.raises(StartupError, match=r"sha256 000000000000, this code's rulebook"):
+        check_compatible(fake_model(recipe=recipe), load_catalogue(), rules)
+
+
+def test_the_served_rulebook_is_the_one_the_model_was_trained_under():
+    """`les build-dataset` scores the current LES over the horizon and may raise the minimum
+    orders; serving must rebuild features with those overrides, not the packaged defaults."""
+    rules = load_rulebook()
+    trained_under = rules.with_overrides(window_days=60, min_orders=12)
+    model = fake_model(recipe=DatasetRecipe.of(DatasetConfig(horizon_days=60), trained_under))
+    check_compatible(model, load_catalogue(), rules)
+    assert served_rulebook(model, rules) == trained_under
+
+
+def test_a_model_from_before_recipes_is_served_the_defaults():
+    rules = load_rulebook()
+    model = fake_model(recipe=DatasetRecipe.legacy(rules.version))
+    check_compatible(model, load_catalogue(), rules)
+    assert served_rulebook(model, rules) == rules
+    assert model.recipe.config == DatasetConfig()
 
 
 def test_an_alias_is_pinned_to_its_version():

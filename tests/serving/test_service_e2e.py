@@ -6,15 +6,22 @@ import contextlib
 import json
 import math
 import socket
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from features.catalogue import load_catalogue
 from features.contract import ORDER_COLUMNS
+from features.dataset import DatasetConfig, build_snapshot_features
+from features.io import write_table
+from features.rulebook import load_rulebook
+from features.world import WorldConfig, generate_world
 from tests.serving.conftest import (
     MAX_BATCH,
     MAX_BODY_BYTES,
@@ -22,14 +29,18 @@ from tests.serving.conftest import (
     MODEL_NAME,
     PARITY_SNAPSHOT,
     Server,
+    Store,
+    running_server,
 )
 from training.attribution import predict_frame, stage_attribution_frame
+from training.cli import app
 from training.explain import explain_records
 from training.forecaster_model import proba_column
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
 CATALOGUE = load_catalogue()
 JSON = {"Content-Type": "application/json"}
+NINETY_DAY_WORLD = WorldConfig(n_merchants=24, days=260, seed=5)
 
 
 def merchant(merchant_id: str, row: pd.Series) -> dict[str, Any]:
@@ -452,6 +463,70 @@ def test_scores_are_finite(server, feature_rows):
     assert np.allclose(
         [sum(f["forecast"]["probabilities"].values()) for f in answer["forecasts"]], 1.0
     )
+
+
+@pytest.fixture(scope="module")
+def ninety_day_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Path]:
+    """`les build-dataset --window-days 90` then `les train` by the real CLI, in a fresh store
+    under its own folder (the fixture leaves MLflow's process-wide URIs as it found them)."""
+    root = tmp_path_factory.mktemp("ninety-day")
+    orders = write_table(generate_world(NINETY_DAY_WORLD).orders, root / "orders.parquet")
+    dataset, config = root / "dataset.parquet", root / "train.yaml"
+    config.write_text("n_folds: 1\nmax_boost_rounds: 60\n")
+    commands = (
+        ["build-dataset", "--orders", str(orders), "--out", str(dataset), "--window-days", "90"],
+        ["train", "--dataset", str(dataset), "--config", str(config)],
+    )
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+            patch.chdir(root)
+            for command in commands:
+                result = CliRunner().invoke(app, command)
+                assert result.exit_code == 0, result.output
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+    return Store(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", "", "1", ""), root
+
+
+def test_a_model_trained_on_90_day_windows_is_served_90_day_features(
+    ninety_day_model, tmp_path: Path
+):
+    """The recipe travels with the model: /predict_orders builds the features of the model's
+    training rows (90-day windows), not those of this code's 30-day defaults."""
+    store, root = ninety_day_model
+    orders = pd.read_parquet(root / "orders.parquet")
+    rows = pd.read_parquet(root / "dataset.parquet")
+    smallest = list(orders["merchant_id"].value_counts().index[-2:])  # within LES_MAX_ORDERS
+    sent = orders[orders["merchant_id"].isin(smallest)].reset_index(drop=True)
+    snapshot = rows["snapshot_at"].max()
+    trained_on = rows[(rows["snapshot_at"] == snapshot) & rows["merchant_id"].isin(smallest)]
+    assert len(trained_on) == 2 and len(sent) <= MAX_ORDERS
+    body = {
+        "snapshot_at": snapshot.isoformat(),
+        "include_features": True,
+        "orders": order_records(sent),
+    }
+    model_uri = f"models:/{MODEL_NAME}/{store.version}"
+    with running_server(store, tmp_path, LES_MODEL_URI=model_uri) as server:
+        response = post(server, "/predict_orders", body)
+    assert response.status_code == 200, response.text[:2000]
+    assert response.json()["model"]["version"] == store.version
+    served = {f["merchant_id"]: f["features"] for f in response.json()["forecasts"]}
+    rules = load_rulebook()
+    ninety = build_snapshot_features(sent, snapshot, DatasetConfig(window_days=90), rules)
+    thirty = build_snapshot_features(sent, snapshot, DatasetConfig(), rules)
+    ninety, thirty = ninety.set_index("merchant_id"), thirty.set_index("merchant_id")
+    for _, row in trained_on.iterrows():
+        features = served[row["merchant_id"]]
+        for name in CATALOGUE.names:
+            exact = ninety.loc[row["merchant_id"], name]
+            assert features[name] == (None if pd.isna(exact) else float(exact)), name
+            # the training row was built from every merchant's orders: sums in another order
+            assert features[name] == (None if pd.isna(row[name]) else pytest.approx(row[name]))
+        assert features["orders_in_window"] > thirty.loc[row["merchant_id"], "orders_in_window"]
 
 
 def test_the_workers_survive_every_bad_input(server):
