@@ -30,7 +30,7 @@ from serving.schema import (
 from training.attribution import predict_matrix
 from training.explain import explain_records
 from training.explain_schema import Forecast, MerchantExplanation, ModelInfo
-from training.forecaster_model import ordinal_tier_codes
+from training.forecaster_model import served_tier_codes
 from training.models import feature_matrix
 from training.registered import RegisteredForecaster
 
@@ -40,7 +40,9 @@ MAX_REJECTED_ROWS_LISTED = 100
 
 @dataclass(frozen=True)
 class ServedModel:
-    """The loaded forecaster plus what every response states about it."""
+    """The loaded forecaster plus what every response states about it. `rules` and
+    `dataset_config` are the model's recipe (`RegisteredForecaster.recipe`): /predict_orders
+    builds features exactly as the model's training rows were built."""
 
     model: RegisteredForecaster
     info: ModelInfo
@@ -87,7 +89,7 @@ def unknown_features(x: np.ndarray, names: tuple[str, ...]) -> list[list[str]]:
 
 def forecasts(served: ServedModel, x: np.ndarray) -> list[Forecast]:
     proba, score = predict_matrix(served.model, x)
-    codes = ordinal_tier_codes(proba)
+    codes = served_tier_codes(proba, score, served.model.forecaster.tier_cuts)
     tiers = served.model.tiers_by_code
     return [
         Forecast(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.dataset import DatasetConfig
+from features.io import DatasetRecipe, read_recipe
+from features.rulebook import load_rulebook
 from training.cli import app
 from training.explain_schema import ExplanationReport
 
@@ -40,22 +44,26 @@ def test_pipeline_commands_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
     dataset = tmp_path / "dataset.parquet"
     built = run("build-dataset", "--orders", str(world / "orders.parquet"), "--out", str(dataset))
     assert "trainable" in built and len(pd.read_parquet(dataset)) > 0
+    assert read_recipe(dataset) == DatasetRecipe.of(DatasetConfig(), load_rulebook())
 
     too_short = tmp_path / "short.parquet"
     frame = pd.read_parquet(dataset)
-    frame[frame["snapshot_at"] < frame["snapshot_at"].min() + pd.Timedelta(days=60)].to_parquet(
+    # Six weekly snapshots: no fold can train on 3 snapshots and test one 30 days later.
+    frame[frame["snapshot_at"] < frame["snapshot_at"].min() + pd.Timedelta(days=40)].to_parquet(
         too_short
     )
     assert "need more history" in run("train", "--dataset", str(too_short), expect=2)
 
-    trained = run("train", "--dataset", str(dataset))
-    assert "Pooled rolling-origin backtest" in trained
-    assert "les-forecaster v1" in trained
+    trained = " ".join(run("train", "--dataset", str(dataset)).split())
+    assert "Pooled rolling-origin backtest: 3 fold(s) of 30 days" in trained
+    # 60 merchants with few drifts: persistence is hard to beat, and the gate says so.
+    assert "NOT PROMOTED: v1 stays challenger" in trained
+    assert "does not beat persistence" in trained
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
 
     listed = run("models")
     assert "les-forecaster" in listed
-    assert "promoted" not in run("promote", "1")
+    assert "les-forecaster version 1 is now champion" in run("promote", "1")
     run("promote", "99", expect=2)
 
     merchant = frame["merchant_id"].iloc[0]
@@ -97,10 +105,38 @@ def test_pipeline_commands_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
         expect=2,
     )
 
+    ninety = tmp_path / "ninety"  # a folder of parts: the recipe lies inside
+    run("build-dataset", "--orders", orders, "--out", str(ninety), "--window-days", "90")
+    assert read_recipe(ninety).config == DatasetConfig(window_days=90)
+    mismatch = run("score", "--dataset", str(ninety), "--out", str(tmp_path / "s"), expect=2)
+    assert "window_days 90 != 30" in mismatch
+
     html = tmp_path / "report.html"
     reported = run("report", "--dataset", str(dataset), "--out", str(html))
     assert "stage ranking" in reported and html.exists()
     assert json.loads(html.with_suffix(".json").read_text())["model"]["version"] == "1"
+
+
+def test_train_refuses_a_horizon_other_than_the_datasets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dataset records its 30-day horizon; a config asking for 60 is refused on one line."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    world = tmp_path / "world"
+    run("generate", "--merchants", "8", "--days", "80", "--seed", "5", "--out", str(world))
+    dataset = tmp_path / "dataset.parquet"
+    run("build-dataset", "--orders", str(world / "orders.parquet"), "--out", str(dataset))
+    config = tmp_path / "train.yaml"
+    config.write_text("horizon_days: 60\n")
+    out = run("train", "--dataset", str(dataset), "--config", str(config), expect=2)
+    line = next(line for line in out.splitlines() if "cannot train" in line)
+    assert "horizon_days 60" in line and "recorded horizon_days 30" in line
+    assert not (tmp_path / "mlruns").exists()  # refused before any run was logged
+    unrecorded = tmp_path / "copied.parquet"  # copied without its recipe: the defaults, said so
+    shutil.copy(dataset, unrecorded)
+    out = run("train", "--dataset", str(unrecorded), "--config", str(config), expect=2)
+    assert "records no recipe" in out and "recorded horizon_days 30" in out
 
 
 def test_validate_reports_rejections_and_exit_codes(tmp_path: Path) -> None:

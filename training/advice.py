@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.catalogue import FULFILMENT_STAGES, Catalogue
 from training.attribution import predict_matrix
-from training.forecaster_model import ordinal_tier_codes
+from training.forecaster_model import served_tier_codes
 from training.models import feature_matrix
 from training.registered import RegisteredForecaster
 
@@ -118,7 +118,7 @@ def what_if_matrix(
 ) -> WhatIf:
     """Re-score every (row, fulfilment stage, target) scenario in one batched prediction."""
     names = model.forecaster.feature_names
-    forecast_codes = ordinal_tier_codes(proba)
+    forecast_codes = served_tier_codes(proba, score, model.forecaster.tier_cuts)
     stage_of = np.array([model.catalogue.stage_of(n) for n in names])
     rows, stages, targets, moved, references = [], [], [], [], []
     for target in TARGETS:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import STAGES, Catalogue
-from training.forecaster_model import ordinal_tier_codes, proba_column
+from training.forecaster_model import proba_column, served_tier_codes
 from training.models import feature_matrix
 from training.registered import RegisteredForecaster
 
@@ -57,11 +57,12 @@ def predict_matrix(model: RegisteredForecaster, x: np.ndarray) -> tuple[np.ndarr
 
 
 def predict_frame(model: RegisteredForecaster, features: pd.DataFrame) -> pd.DataFrame:
-    """Tier (expected-squared-cost decision), tier probabilities and predicted score per row."""
+    """Served tier (the model's score cuts), tier probabilities and predicted score per row."""
     x = feature_matrix(features, model.forecaster.feature_names)
     proba, score = predict_matrix(model, x)
     out = features.loc[:, [c for c in KEY_COLUMNS if c in features]].reset_index(drop=True)
-    out["tier"] = np.asarray(model.tiers_by_code, dtype=object)[ordinal_tier_codes(proba)]
+    codes = served_tier_codes(proba, score, model.forecaster.tier_cuts)
+    out["tier"] = np.asarray(model.tiers_by_code, dtype=object)[codes]
     for code, tier in enumerate(model.tiers_by_code):
         out[proba_column(tier)] = proba[:, code]
     out["predicted_score"] = score

@@ -12,9 +12,10 @@ from sklearn.pipeline import Pipeline
 
 from features.rulebook import TIER_CODES, Rulebook, tier_from_score
 from training.baselines import (
-    PersistenceFallback,
+    NaiveBaselines,
     fit_logistic,
     logistic_predict,
+    most_likely_tiers,
     persistence_scores,
     persistence_tiers,
 )
@@ -22,12 +23,19 @@ from training.config import TrainConfig
 from training.forecaster_model import ordinal_tier_codes
 from training.metrics import N_TIERS, score_metrics, tier_metrics
 from training.models import Forecaster, fit_forecaster
-from training.splits import Fold, fold_masks, rolling_origin_folds
+from training.splits import Fold, FoldPlan, fold_masks, plan_folds
 
 MODEL = "lightgbm"
+# Diagnostics of the decision rule: the same model's score cut at the rulebook's tier boundaries,
+# and its probabilities read by the expected-squared-cost rule (the served tier before cuts).
 MODEL_SCORE_TIER = "lightgbm_score_tier"
+MODEL_PROBA_TIER = "lightgbm_proba_tier"
 PERSISTENCE = "persistence"
+CLIMATOLOGY = "climatology"
+MIGRATION = "migration_matrix"
 LOGISTIC = "logistic"
+NAIVE_BASELINES = (PERSISTENCE, CLIMATOLOGY, MIGRATION)
+MODELS = (MODEL, MODEL_SCORE_TIER, MODEL_PROBA_TIER, *NAIVE_BASELINES, LOGISTIC)
 TEST_KEYS = ("merchant_id", "snapshot_at")
 ROW_ORDER = ("snapshot_at", "merchant_id")  # trainable rows are sorted so, on either engine
 LABEL_COLUMNS = ("label_tier_code", "label_score")
@@ -38,10 +46,14 @@ FitForecaster = Callable[[pd.DataFrame, tuple[str, ...], TrainConfig], Forecaste
 
 @dataclass(frozen=True)
 class BacktestResult:
-    folds: list[Fold]
+    plan: FoldPlan  # the folds run, and what was asked for
     fold_metrics: pd.DataFrame  # one row per (fold, model)
     pooled_metrics: pd.DataFrame  # one row per model, over all test rows of all folds
     predictions: pd.DataFrame  # every test row with each model's tier (and the model's proba)
+
+    @property
+    def folds(self) -> list[Fold]:
+        return self.plan.folds
 
     def pooled(self, model: str, metric: str) -> float:
         return float(self.pooled_metrics.loc[model, metric])
@@ -63,22 +75,22 @@ def run_backtest(
     progress: Progress | None = None,
     fit: FitForecaster = fit_forecaster,
 ) -> BacktestResult:
-    folds = rolling_origin_folds(rows["snapshot_at"], config.n_folds, config.horizon_days)
+    plan = plan_folds(rows["snapshot_at"], config.n_folds, config.horizon_days)
     return backtest_folds(
-        folds, lambda fold: _predict_fold(rows, fold, feature_names, config, rules, fit), progress
+        plan, lambda fold: _predict_fold(rows, fold, feature_names, config, rules, fit), progress
     )
 
 
 def backtest_folds(
-    folds: list[Fold],
+    plan: FoldPlan,
     predict_fold: Callable[[Fold], pd.DataFrame],
     progress: Progress | None = None,
 ) -> BacktestResult:
     """Per-fold and pooled metrics of `fold_predictions` frames; `predict_fold` is the engine's
     (in this process here, on the cluster in `training.distributed`), the scoring is shared."""
-    task = progress.add_task("backtest folds", total=len(folds)) if progress else None
+    task = progress.add_task("backtest folds", total=len(plan.folds)) if progress else None
     per_fold = []
-    for fold in folds:
+    for fold in plan.folds:
         per_fold.append(predict_fold(fold))
         if progress is not None:
             progress.advance(task)
@@ -86,7 +98,7 @@ def backtest_folds(
     fold_metrics = pd.concat(
         [_metrics_table(p).assign(fold=n) for n, p in predictions.groupby("fold")]
     ).reset_index(names="model")
-    return BacktestResult(folds, fold_metrics, _metrics_table(predictions), predictions)
+    return BacktestResult(plan, fold_metrics, _metrics_table(predictions), predictions)
 
 
 def _predict_fold(
@@ -102,7 +114,7 @@ def _predict_fold(
     forecaster = fit(train, feature_names, config)
     logistic = fit_logistic(train, feature_names, config.seed)
     outputs = fold_outputs(test, forecaster, logistic)
-    return fold_predictions(outputs, PersistenceFallback.of(train), fold, rules)
+    return fold_predictions(outputs, NaiveBaselines.of(train), fold, rules)
 
 
 def fold_outputs(test: pd.DataFrame, forecaster: Forecaster, logistic: Pipeline) -> pd.DataFrame:
@@ -112,6 +124,7 @@ def fold_outputs(test: pd.DataFrame, forecaster: Forecaster, logistic: Pipeline)
     proba = forecaster.predict_proba(test)
     linear = logistic_predict(logistic, test, forecaster.feature_names)
     out[f"{MODEL}_score"] = forecaster.predict_score(test)
+    out[f"{MODEL}_tier"] = forecaster.predict_tier_codes(test)
     for code in range(N_TIERS):
         out[f"{MODEL}_p{code}"] = proba[:, code]
         out[f"{LOGISTIC}_p{code}"] = linear[:, code]
@@ -119,24 +132,33 @@ def fold_outputs(test: pd.DataFrame, forecaster: Forecaster, logistic: Pipeline)
 
 
 def fold_predictions(
-    outputs: pd.DataFrame, fallback: PersistenceFallback, fold: Fold, rules: Rulebook
+    outputs: pd.DataFrame, naive: NaiveBaselines, fold: Fold, rules: Rulebook
 ) -> pd.DataFrame:
-    """Every model's tier (and score) per test row, from `fold_outputs`; the persistence baseline
-    falls back to the training rows' majority tier and mean score, all it needs of them."""
+    """Every model's tier (score, probabilities) per test row, from `fold_outputs` and the training
+    fold's `NaiveBaselines`, all the naive baselines need of the training rows."""
     out = outputs[[*TEST_KEYS, *LABEL_COLUMNS]].copy()
     proba = outputs[[f"{MODEL}_p{code}" for code in range(N_TIERS)]].to_numpy()
     score = outputs[f"{MODEL}_score"].to_numpy()
     out["fold"] = fold.number
-    out[f"{MODEL}_tier"] = ordinal_tier_codes(proba)
+    out[f"{MODEL}_tier"] = outputs[f"{MODEL}_tier"].to_numpy(dtype=int)
     out[f"{MODEL}_score"] = score
     out[f"{MODEL_SCORE_TIER}_tier"] = _score_to_code(score, rules)
-    out[f"{PERSISTENCE}_tier"] = persistence_tiers(outputs, fallback)
-    out[f"{PERSISTENCE}_score"] = persistence_scores(outputs, fallback)
+    out[f"{MODEL_PROBA_TIER}_tier"] = ordinal_tier_codes(proba)
+    out[f"{PERSISTENCE}_tier"] = persistence_tiers(outputs, naive.fallback)
+    out[f"{PERSISTENCE}_score"] = persistence_scores(outputs, naive.fallback)
     linear = outputs[[f"{LOGISTIC}_p{code}" for code in range(N_TIERS)]].to_numpy()
     out[f"{LOGISTIC}_tier"] = ordinal_tier_codes(linear)
-    for code in range(N_TIERS):
-        out[f"{MODEL}_p{code}"] = proba[:, code]
-        out[f"{LOGISTIC}_p{code}"] = linear[:, code]
+    probabilities = {
+        MODEL: proba,
+        CLIMATOLOGY: naive.climatology_proba(len(outputs)),
+        MIGRATION: naive.migration_proba(outputs),
+        LOGISTIC: linear,
+    }
+    for model in (CLIMATOLOGY, MIGRATION):
+        out[f"{model}_tier"] = most_likely_tiers(probabilities[model])
+    for model, values in probabilities.items():
+        for code in range(N_TIERS):
+            out[f"{model}_p{code}"] = values[:, code]
     return out
 
 
@@ -148,15 +170,15 @@ def _score_to_code(score: np.ndarray, rules: Rulebook) -> np.ndarray:
 
 
 def _proba(predictions: pd.DataFrame, model: str) -> np.ndarray | None:
-    columns = [c for c in predictions if c.startswith(f"{model}_p")]
-    return predictions[sorted(columns)].to_numpy() if columns else None
+    columns = [f"{model}_p{code}" for code in range(N_TIERS)]
+    return predictions[columns].to_numpy() if columns[0] in predictions else None
 
 
 def _metrics_table(predictions: pd.DataFrame) -> pd.DataFrame:
     """One row per model: tier metrics, plus score metrics where the model predicts a score."""
     y_true = predictions["label_tier_code"].to_numpy(int)
     rows = {}
-    for model in (MODEL, MODEL_SCORE_TIER, PERSISTENCE, LOGISTIC):
+    for model in MODELS:
         metrics = tier_metrics(
             y_true, predictions[f"{model}_tier"].to_numpy(int), _proba(predictions, model)
         )

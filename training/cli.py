@@ -59,6 +59,10 @@ def train(
 ) -> None:
     """Backtest, train and register the LES forecaster; gate the `champion` alias.
 
+    The model records the dataset's recipe (the `les build-dataset` settings and rulebook), so
+    serving, `les explain` and `les report` build its features the same way; a training config
+    whose horizon_days is not the dataset's is refused.
+
     With --engine dask the dataset (a parquet file or folder) stays on the cluster: every booster
     is fitted by lightgbm.dask and test folds are scored by the workers (--orders are turned into
     features there first); the logged model is the same and serves unchanged."""
@@ -68,13 +72,15 @@ def train(
         raise typer.BadParameter("give exactly one of --dataset or --orders")
     train_config = load_train_config(config, experiment_name=experiment)
     engine_cfg = engine_config(engine, scheduler)
+    recipe = _dataset_recipe(dataset)
     if not engine_cfg.is_dask:
-        _train_and_report(_load_or_build_dataset(dataset, orders), train_config)
+        _train_and_report(_load_or_build_dataset(dataset, orders, recipe), train_config, recipe)
         return
     from training.distributed import train_and_register_dask
 
     with engine_session(engine_cfg) as client, _dask_dataset(client, dataset, orders) as frame:
-        _train_and_report(frame, train_config, partial(train_and_register_dask, client))
+        train = partial(train_and_register_dask, client, recipe=recipe)
+        _train_and_report(frame, train_config, recipe, train)
 
 
 @app.command()
@@ -137,7 +143,7 @@ def demo(
 ) -> None:
     """The main job: synthetic world -> features -> train -> backtest -> register -> report."""
     from features.dataset import DatasetConfig, build_dataset
-    from features.io import write_table
+    from features.io import DatasetRecipe, write_recipe, write_table
     from features.rulebook import load_rulebook
     from features.world import WorldConfig, generate_world
     from training.config import load_train_config
@@ -147,11 +153,12 @@ def demo(
     write_table(world.orders, out / "world" / "orders.parquet")
     write_table(world.merchants, out / "world" / "merchants.parquet")
     console.print(f"world: {len(world.orders):,} orders, {merchants} merchants, {days} days")
+    recipe = DatasetRecipe.of(DatasetConfig(), load_rulebook())
     with console.status("building (merchant, snapshot) features and labels"):
-        dataset = build_dataset(world.orders, DatasetConfig(), load_rulebook())
-    write_table(dataset, out / "dataset.parquet")
+        dataset = build_dataset(world.orders, recipe.config, load_rulebook())
+    write_recipe(recipe, write_table(dataset, out / "dataset.parquet"))
     console.print(f"dataset: {len(dataset):,} rows -> {out / 'dataset.parquet'}")
-    result = _train_and_report(dataset, load_train_config())
+    result = _train_and_report(dataset, load_train_config(), recipe)
     from training.report_cli import write_demo_reports
 
     write_demo_reports(result.model_uri, dataset, out)
@@ -219,8 +226,30 @@ def score(
     console.print(f"-> {out}")
 
 
-def _load_or_build_dataset(dataset: Path | None, orders: Path | None):
-    from features.dataset import DatasetConfig, build_dataset
+def _dataset_recipe(dataset: Path | None):
+    """The recipe recorded with --dataset. A dataset without one (written before recipes, or by
+    other code) is taken, with a yellow line saying so, to have the `les build-dataset` defaults,
+    as --orders are built; an unreadable recipe is exit 2."""
+    from features.dataset import DatasetConfig
+    from features.io import DatasetRecipe, RecipeError, read_recipe, recipe_path
+    from features.rulebook import load_rulebook
+
+    try:
+        recipe = None if dataset is None else read_recipe(dataset)
+    except RecipeError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    if recipe is None and dataset is not None:
+        console.print(
+            f"[yellow]{dataset} records no recipe ({recipe_path(dataset)}): assuming the "
+            "`les build-dataset` defaults and this code's rulebook[/]",
+            soft_wrap=True,
+        )
+    return recipe or DatasetRecipe.of(DatasetConfig(), load_rulebook())
+
+
+def _load_or_build_dataset(dataset: Path | None, orders: Path | None, recipe):
+    from features.dataset import build_dataset
     from features.io import read_orders, read_table
     from features.rulebook import load_rulebook
 
@@ -233,7 +262,7 @@ def _load_or_build_dataset(dataset: Path | None, orders: Path | None):
             f"(run `les validate {orders}` for reasons)[/]"
         )
     with console.status("building (merchant, snapshot) features and labels"):
-        return build_dataset(result.valid, DatasetConfig(), load_rulebook())
+        return build_dataset(result.valid, recipe.config, recipe.rulebook(load_rulebook()))
 
 
 @contextmanager
@@ -273,23 +302,30 @@ def _dask_dataset(client, dataset: Path | None, orders: Path | None) -> Iterator
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _train_and_report(frame, train_config, train=None):
+def _train_and_report(frame, train_config, recipe, train=None):
     """Train, register and gate with `train` (`train_and_register` for a pandas frame, a bound
-    `train_and_register_dask` for a Dask collection), then print the metrics and the decision."""
+    `train_and_register_dask` for a Dask collection), then print the metrics and the decision.
+    The dataset's `recipe` must match the config's horizon and this code's rulebook (exit 2)."""
     from features.catalogue import load_catalogue
+    from features.io import RecipeError
     from features.rulebook import load_rulebook
-    from training.pipeline import TrainingError, train_and_register
+    from training.pipeline import TrainingError, check_horizon, train_and_register
     from training.splits import SplitError
     from training.tracking import resolve_tracking
 
-    tracking = resolve_tracking()
     try:
+        check_horizon(train_config, recipe)
+        rules = recipe.rulebook(load_rulebook())
+        tracking = resolve_tracking()
         with _progress() as progress:
-            result = (train or train_and_register)(
-                frame, train_config, load_rulebook(), load_catalogue(), tracking, progress
+            result = (train or partial(train_and_register, recipe=recipe))(
+                frame, train_config, rules, load_catalogue(), tracking, progress
             )
+    except RecipeError as exc:
+        console.print(f"[red]cannot train:[/] the dataset was {exc}; rebuild it", soft_wrap=True)
+        raise typer.Exit(2) from exc
     except (SplitError, TrainingError) as exc:
-        console.print(f"[red]cannot train:[/] {exc}")
+        console.print(f"[red]cannot train:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     console.print(_metrics_table(result))
     if result.decision.promoted:
@@ -319,8 +355,8 @@ def _train_and_report(frame, train_config, train=None):
 def _metrics_table(result) -> Table:
     pooled = result.backtest.pooled_metrics
     table = Table(
-        title=f"Pooled rolling-origin backtest ({len(result.backtest.folds)} folds, "
-        f"{int(pooled['rows'].iloc[0]):,} test rows)"
+        title=f"Pooled rolling-origin backtest: {result.backtest.plan.describe()}; "
+        f"{int(pooled['rows'].iloc[0]):,} test rows"
     )
     table.add_column("metric")
     for model in pooled.index:

@@ -25,6 +25,9 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 }
 
 
+MIN_LEAF_ROWS = 10
+
+
 class ConfigError(ValueError):
     """A training config file or value is invalid; the message names the key."""
 
@@ -40,6 +43,9 @@ class TrainConfig:
     early_stopping_rounds: int = 40
     validation_share: float = 0.2
     class_weight_power: float = 0.5
+    # A leaf holds at least this share of the training rows, between MIN_LEAF_ROWS and
+    # lgbm_params["min_child_samples"]: 100 rows suit tens of thousands, not a thousand sellers.
+    min_leaf_share: float = 0.025
     lgbm_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_LGBM_PARAMS))
     excluded_features: tuple[str, ...] = ("current_les_score", "current_tier_code")
     registered_model_name: str = "les-forecaster"
@@ -48,6 +54,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def booster_params(self, n_rows: int) -> dict[str, Any]:
+        """LightGBM params for `n_rows` training rows: the configured ones, the seed, and the leaf
+        size scaled to the rows."""
+        cap = int(self.lgbm_params["min_child_samples"])
+        leaf = int(min(max(round(n_rows * self.min_leaf_share), MIN_LEAF_ROWS), cap))
+        return {**self.lgbm_params, "seed": self.seed, "min_child_samples": leaf}
 
 
 def load_train_config(path: Path | None = None, **overrides: Any) -> TrainConfig:
@@ -81,5 +94,7 @@ def _check(config: TrainConfig) -> None:
         raise ConfigError(f"validation_share must be in (0, 0.5), got {config.validation_share}")
     if config.horizon_days < 1:
         raise ConfigError(f"horizon_days must be >= 1, got {config.horizon_days}")
+    if not 0 <= config.min_leaf_share < 0.5:
+        raise ConfigError(f"min_leaf_share must be in [0, 0.5), got {config.min_leaf_share}")
     if config.promotion_tolerance < 0:
         raise ConfigError(f"promotion_tolerance must be >= 0, got {config.promotion_tolerance}")

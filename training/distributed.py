@@ -31,12 +31,13 @@ from training.backtest import (
     fold_predictions,
     trainable_rows,
 )
-from training.baselines import PersistenceFallback, fit_logistic
+from training.baselines import NaiveBaselines, fit_logistic, transition_counts
 from training.config import TrainConfig
+from training.decision import fit_tier_cuts
 from training.fingerprint import combine_fingerprints, partition_fingerprint
 from training.metrics import N_TIERS
 from training.models import Forecaster, class_weights, feature_matrix
-from training.splits import Fold, fold_masks, rolling_origin_folds, validation_split
+from training.splits import Fold, fold_masks, plan_folds, validation_split
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from features.catalogue import Catalogue
+    from features.io import DatasetRecipe
     from features.rulebook import Rulebook
     from training.pipeline import TrainResult
     from training.tracking import TrackingConfig
@@ -141,9 +143,9 @@ def _weighted(part: pd.DataFrame, per_class: dict[int, float], use_classes: bool
     return part.assign(**{WEIGHT: weights}).astype({WEIGHT: float})
 
 
-def _class_weight_table(frame: dd.DataFrame, power: float) -> dict[int, float]:
-    """`class_weights` of the whole label column, as a class -> weight table to map per partition."""
-    counts = frame["label_tier_code"].value_counts().compute()
+def _class_weight_table(counts: pd.Series, power: float) -> dict[int, float]:
+    """`class_weights` of the whole label column (its value counts), as a class -> weight table to
+    map per partition."""
     codes = np.repeat(counts.index.to_numpy(dtype=int), counts.to_numpy())
     weights = class_weights(codes, power)
     return {int(c): float(weights[codes == c][0]) for c in counts.index}
@@ -160,13 +162,19 @@ def fit_forecaster_dask(
     snapshots = frame["snapshot_at"].unique().compute().sort_values(ignore_index=True)
     fit_snapshots, valid_snapshots = validation_split(snapshots, config.validation_share)
     cut = snapshots[valid_snapshots].min() if valid_snapshots.any() else None
-    per_class = _class_weight_table(frame, config.class_weight_power)
-    base = {**config.lgbm_params, "seed": config.seed}
-    fits = []
+    tier_counts = frame["label_tier_code"].value_counts().compute()
+    per_class = _class_weight_table(tier_counts, config.class_weight_power)
+    base = config.booster_params(int(tier_counts.sum()))
+    fits, held_out = [], None
     for target, params, use_classes in (
         (
             "label_tier_code",
-            {**base, "objective": "multiclass", "num_class": N_TIERS, "metric": "multi_logloss"},
+            {
+                **base,
+                "objective": "multiclass",
+                "num_class": N_TIERS,
+                "metric": "multi_logloss",
+            },
             True,
         ),
         ("label_score", {**base, "objective": "regression", "metric": "l2"}, False),
@@ -182,8 +190,42 @@ def fit_forecaster_dask(
                 client, first, weighted[weighted["snapshot_at"] >= cut], feature_names, target
             )
             rounds = early_stopping_rounds(curve, config.early_stopping_rounds)
+            held_out = (first, weighted[weighted["snapshot_at"] >= cut], rounds)
         fits.append(_fit(client, weighted, feature_names, target, params, rounds))
-    return Forecaster(fits[0], fits[1], feature_names)
+    booster, rows, rounds = held_out or (fits[1], frame, None)
+    score, tiers = _held_out_scores(client, booster, rows, feature_names, rounds)
+    return Forecaster(fits[0], fits[1], feature_names, fit_tier_cuts(score, tiers))
+
+
+def partition_scores(
+    model_text: str, part: pd.DataFrame, feature_names: tuple[str, ...], rounds: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """This partition's predicted scores (clipped to the LES scale) and label tier codes."""
+    booster = lgb.Booster(model_str=model_text)
+    if len(part) == 0:
+        return np.zeros(0), np.zeros(0, int)
+    score = booster.predict(feature_matrix(part, feature_names), num_iteration=rounds)
+    return np.clip(score, 0.0, 5.0), part["label_tier_code"].to_numpy(dtype=int)
+
+
+def _held_out_scores(
+    client: Client,
+    booster: lgb.Booster,
+    rows: dd.DataFrame,
+    feature_names: tuple[str, ...],
+    rounds: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The regressor's scores and the labels of the held-out rows, for `fit_tier_cuts`: two
+    columns of the validation snapshots come to the client, as in `fit_forecaster`."""
+    from dask import delayed
+
+    model_text = client.scatter(booster.model_to_string(num_iteration=-1), broadcast=True)
+    parts = [
+        delayed(partition_scores)(model_text, part, feature_names, rounds)
+        for part in rows.to_delayed()
+    ]
+    results = client.gather(client.compute(parts))
+    return np.concatenate([s for s, _ in results]), np.concatenate([t for _, t in results])
 
 
 def _fit(
@@ -242,6 +284,7 @@ def train_and_register_dask(
     tracking: TrackingConfig,
     progress: Progress | None = None,
     client_rows: int = CLIENT_ROWS,
+    recipe: DatasetRecipe | None = None,
 ) -> TrainResult:
     """`train_and_register` for a dataset that stays a Dask collection (a folder of parts larger
     than this process): the same folds, fits, metrics, logging and gate.
@@ -262,9 +305,9 @@ def train_and_register_dask(
     check_trainable(int(tiers.sum()), tiers.index[tiers > 0])
     names = model_feature_names(catalogue, config)
     snapshots = rows["snapshot_at"].unique().compute()
-    folds = rolling_origin_folds(snapshots, config.n_folds, config.horizon_days)
+    plan = plan_folds(snapshots, config.n_folds, config.horizon_days)
     backtest = backtest_folds(
-        folds,
+        plan,
         lambda fold: predict_fold_dask(client, rows, fold, names, config, rules, client_rows),
         progress,
     )
@@ -278,7 +321,7 @@ def train_and_register_dask(
         client_sample(rows[rows["snapshot_at"].isin(newest)], client_rows, config.seed),
         int(tiers.sum()),
     )
-    return register_trained(trained, config, rules, catalogue, tracking)
+    return register_trained(trained, config, rules, catalogue, tracking, recipe)
 
 
 def predict_fold_dask(
@@ -306,17 +349,20 @@ def predict_fold_dask(
     models = client.scatter([forecaster, logistic], broadcast=True, hash=False)
     parts = [delayed(fold_outputs)(part, *models) for part in test.to_delayed()]
     outputs = pd.concat(client.gather(client.compute(parts)), ignore_index=True)
-    return fold_predictions(in_row_order(outputs), persistence_fallback_dask(train), fold, rules)
+    return fold_predictions(in_row_order(outputs), naive_baselines_dask(train), fold, rules)
 
 
-def persistence_fallback_dask(train: dd.DataFrame) -> PersistenceFallback:
-    """`PersistenceFallback.of` computed on the workers: two aggregates, not the label columns."""
+def naive_baselines_dask(train: dd.DataFrame) -> NaiveBaselines:
+    """`NaiveBaselines.of` computed on the workers: per-partition transition counts summed, and the
+    mean label score; two aggregates, not the label columns."""
     import dask
 
-    counts, mean = dask.compute(
-        train["label_tier_code"].value_counts(), train["label_score"].mean()
-    )
-    return PersistenceFallback.from_counts(counts, mean)
+    counts = train.map_partitions(
+        lambda part: pd.DataFrame(transition_counts(part).reshape(1, -1)),
+        meta=pd.DataFrame({i: pd.Series(dtype="int64") for i in range(N_TIERS * (N_TIERS + 1))}),
+    ).sum()
+    totals, mean = dask.compute(counts, train["label_score"].mean())
+    return NaiveBaselines(totals.to_numpy(dtype=int).reshape(N_TIERS + 1, N_TIERS), float(mean))
 
 
 def fold_part(part: pd.DataFrame, fold: Fold, side: int) -> pd.DataFrame:

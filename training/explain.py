@@ -19,7 +19,7 @@ from training.attribution import (
     stage_matrix,
     tier_contributions,
 )
-from training.forecaster_model import ordinal_tier_codes
+from training.forecaster_model import served_tier_codes
 from training.models import feature_matrix
 from training.registered import RegisteredForecaster
 
@@ -33,7 +33,7 @@ def explain_records(
     names = model.forecaster.feature_names
     x = feature_matrix(features, names)
     proba, score = predict_matrix(model, x)
-    codes = ordinal_tier_codes(proba)
+    codes = served_tier_codes(proba, score, model.forecaster.tier_cuts)
     contributions = score_contributions(model, x)
     to_stage = stage_matrix(names, model.catalogue)
     stage_points = contributions[:, :-1] @ to_stage

@@ -2,12 +2,14 @@
 
 MLflow executes this file when it loads the model, so it imports only lightgbm, numpy, pandas and
 mlflow: the logged model serves without the les package. Artifacts: both boosters in LightGBM text
-format, the feature catalogue, the LES rulebook and `meta.json` (feature order, tiers, fingerprint).
+format, the feature catalogue, the LES rulebook and `meta.json` (feature order, tiers, fingerprint,
+the served tier's score cuts).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightgbm as lgb
@@ -29,6 +31,17 @@ def ordinal_tier_codes(proba: np.ndarray) -> np.ndarray:
     return (proba @ cost.T).argmin(axis=1)
 
 
+def tiers_from_cuts(score: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
+    """Tier code = number of cuts at or below the predicted score (cuts ascending)."""
+    return np.searchsorted(np.asarray(cuts, float), np.asarray(score, float), side="right")
+
+
+def served_tier_codes(proba: np.ndarray, score: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
+    """The served tier: the model's fitted cuts on its predicted score (training.decision says
+    why); a model logged without cuts keeps the expected-squared-cost rule it was gated on."""
+    return tiers_from_cuts(score, cuts) if len(cuts) else ordinal_tier_codes(proba)
+
+
 def proba_column(tier: str) -> str:
     """`Needs attention` -> `p_needs_attention`: one column per tier, in the model's class order."""
     return PROBA_PREFIX + tier.lower().replace(" ", "_")
@@ -42,6 +55,7 @@ class LesForecasterModel(PythonModel):
         self.feature_names: list[str] = meta["feature_names"]
         self.tiers_by_code: list[str] = meta["tiers_by_code"]
         self.model_version: str = meta["fingerprint"]
+        self.tier_cuts: list[float] = meta.get("tier_cuts", [])
         self.classifier = lgb.Booster(model_file=context.artifacts["classifier"])
         self.regressor = lgb.Booster(model_file=context.artifacts["regressor"])
 
@@ -54,7 +68,9 @@ class LesForecasterModel(PythonModel):
         out = pd.DataFrame(index=model_input.index)
         if "merchant_id" in model_input:
             out["merchant_id"] = model_input["merchant_id"].astype(str)
-        out["tier"] = np.asarray(self.tiers_by_code, dtype=object)[ordinal_tier_codes(proba)]
+        out["tier"] = np.asarray(self.tiers_by_code, dtype=object)[
+            served_tier_codes(proba, score, self.tier_cuts)
+        ]
         for code, tier in enumerate(self.tiers_by_code):
             out[proba_column(tier)] = proba[:, code]
         out["predicted_score"] = score

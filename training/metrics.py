@@ -35,6 +35,16 @@ def multiclass_brier(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
 
 
+def ranked_probability_score(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Mean over rows of the squared gaps between the forecast's and the outcome's cumulative tier
+    distributions (summed over the N_TIERS - 1 cuts, not normalised): ordinal, so mass one tier
+    away from the outcome costs less than mass two tiers away. Lower is better; 0 is perfect."""
+    y_true = np.asarray(y_true, int)
+    forecast = np.cumsum(np.asarray(proba, float), axis=1)[:, :-1]
+    outcome = (y_true[:, None] <= np.arange(proba.shape[1] - 1)[None, :]).astype(float)
+    return float(np.mean(np.sum((forecast - outcome) ** 2, axis=1))) if len(y_true) else 0.0
+
+
 def tier_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None
 ) -> dict[str, float]:
@@ -58,6 +68,7 @@ def tier_metrics(
         metrics["log_loss"] = log_loss(y_true, clipped, labels=CLASS_CODES)
         metrics["brier"] = multiclass_brier(y_true, proba)
         metrics["ece"] = expected_calibration_error(y_true, proba)
+        metrics["rps"] = ranked_probability_score(y_true, proba)
     return {k: float(v) for k, v in metrics.items()}
 
 

@@ -13,23 +13,32 @@ import numpy as np
 import pandas as pd
 
 from training.config import TrainConfig
+from training.decision import fit_tier_cuts
+from training.forecaster_model import served_tier_codes
 from training.metrics import N_TIERS
 from training.splits import validation_split
 
 
 @dataclass(frozen=True)
 class Forecaster:
-    """The trained pair plus the feature order they expect."""
+    """The trained pair, the feature order they expect and the served tier's score cuts (empty
+    for a model logged before cuts existed: `served_tier_codes` then reads the probabilities)."""
 
     classifier: lgb.Booster
     regressor: lgb.Booster
     feature_names: tuple[str, ...]
+    tier_cuts: tuple[float, ...] = ()
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict(feature_matrix(frame, self.feature_names))
 
     def predict_score(self, frame: pd.DataFrame) -> np.ndarray:
         return np.clip(self.regressor.predict(feature_matrix(frame, self.feature_names)), 0.0, 5.0)
+
+    def predict_tier_codes(self, frame: pd.DataFrame) -> np.ndarray:
+        return served_tier_codes(
+            self.predict_proba(frame), self.predict_score(frame), self.tier_cuts
+        )
 
 
 def feature_matrix(frame: pd.DataFrame, feature_names: tuple[str, ...]) -> np.ndarray:
@@ -52,15 +61,17 @@ def class_weights(tier_codes: np.ndarray, power: float) -> np.ndarray:
 def fit_forecaster(
     train: pd.DataFrame, feature_names: tuple[str, ...], config: TrainConfig
 ) -> Forecaster:
-    """Early-stop each booster on the latest snapshots of `train`, then keep that many rounds."""
+    """Early-stop each booster on the latest snapshots of `train`, then keep that many rounds; the
+    tier cuts are fitted on the early-stopped regressor's predictions for those same held-out
+    snapshots (in-sample predictions only when the rows hold a single snapshot)."""
     fit_rows, valid_rows = validation_split(train["snapshot_at"], config.validation_share)
     x = feature_matrix(train, feature_names)
     tiers = train["label_tier_code"].to_numpy(dtype=int)
     scores = train["label_score"].to_numpy(dtype=float)
     weights = class_weights(tiers, config.class_weight_power)
-    base = {**config.lgbm_params, "seed": config.seed}
-    classifier = _fit_booster(
-        {**base, "objective": "multiclass", "num_class": N_TIERS, "metric": "multi_logloss"},
+    params = config.booster_params(len(train))
+    classifier, _ = _fit_booster(
+        {**params, "objective": "multiclass", "num_class": N_TIERS, "metric": "multi_logloss"},
         x,
         tiers,
         weights,
@@ -69,8 +80,8 @@ def fit_forecaster(
         feature_names,
         config,
     )
-    regressor = _fit_booster(
-        {**base, "objective": "regression", "metric": "l2"},
+    regressor, held_out_score = _fit_booster(
+        {**params, "objective": "regression", "metric": "l2"},
         x,
         scores,
         None,
@@ -79,7 +90,9 @@ def fit_forecaster(
         feature_names,
         config,
     )
-    return Forecaster(classifier, regressor, feature_names)
+    held_out = valid_rows if valid_rows.any() else np.ones(len(train), bool)
+    cuts = fit_tier_cuts(np.clip(held_out_score, 0.0, 5.0), tiers[held_out])
+    return Forecaster(classifier, regressor, feature_names, cuts)
 
 
 def _fit_booster(
@@ -91,7 +104,9 @@ def _fit_booster(
     valid_rows: np.ndarray,
     feature_names: tuple[str, ...],
     config: TrainConfig,
-) -> lgb.Booster:
+) -> tuple[lgb.Booster, np.ndarray]:
+    """The booster refitted on all rows, and the early-stopped one's predictions for the
+    validation rows (the final booster's for all rows when there is no validation split)."""
     names = list(feature_names)
     w_fit = None if weights is None else weights[fit_rows]
     fit_set = lgb.Dataset(
@@ -112,7 +127,10 @@ def _fit_booster(
     )
     best = booster.best_iteration or config.max_boost_rounds
     full_set = lgb.Dataset(x, y, weight=weights, feature_name=names)
-    return lgb.train(params, full_set, num_boost_round=max(best, 1))
+    final = lgb.train(params, full_set, num_boost_round=max(best, 1))
+    if valid_rows.any():
+        return final, booster.predict(x[valid_rows], num_iteration=max(best, 1))
+    return final, final.predict(x)
 
 
 def booster_text(booster: lgb.Booster) -> str:

@@ -18,12 +18,14 @@ import yaml
 from rich.progress import Progress
 
 from features.catalogue import Catalogue
+from features.dataset import DatasetConfig
+from features.io import DatasetRecipe
 from features.rulebook import TIER_CODES, Rulebook
 from training import plots
 from training.advice import peer_reference
 from training.backtest import (
     MODEL,
-    PERSISTENCE,
+    NAIVE_BASELINES,
     BacktestResult,
     run_backtest,
     trainable_rows,
@@ -107,9 +109,15 @@ def train_and_register(
     catalogue: Catalogue,
     tracking: TrackingConfig,
     progress: Progress | None = None,
+    recipe: DatasetRecipe | None = None,
 ) -> TrainResult:
     """Backtest, fit, log, register and gate in this process; a Dask collection (a dataset too
-    large for this process) trains with `training.distributed.train_and_register_dask`."""
+    large for this process) trains with `training.distributed.train_and_register_dask`.
+
+    `recipe` is how `dataset` was built (default: DatasetConfig() under `rules`); the model
+    records it so every later feature build for it uses the same windows and rulebook."""
+    recipe = recipe or DatasetRecipe.of(DatasetConfig(), rules)
+    check_horizon(config, recipe)
     rows = trainable_rows(dataset)
     check_trainable(len(rows), rows["label_tier"].unique())
     names = model_feature_names(catalogue, config)
@@ -118,7 +126,7 @@ def train_and_register(
     trained = TrainedForecaster(
         forecaster, backtest, dataset_fingerprint(dataset), rows, rows, len(rows)
     )
-    return register_trained(trained, config, rules, catalogue, tracking)
+    return register_trained(trained, config, rules, catalogue, tracking, recipe)
 
 
 def register_trained(
@@ -127,8 +135,10 @@ def register_trained(
     rules: Rulebook,
     catalogue: Catalogue,
     tracking: TrackingConfig,
+    recipe: DatasetRecipe | None = None,
 ) -> TrainResult:
     """One MLflow run: log, register and gate the forecaster; the same for both engines."""
+    recipe = recipe or DatasetRecipe.of(DatasetConfig(), rules)
     forecaster, backtest = trained.forecaster, trained.backtest
     client = activate(tracking)
     experiment_id = ensure_experiment(client, config.experiment_name, tracking)
@@ -138,12 +148,19 @@ def register_trained(
         _log_run(Path(tmp), trained.fingerprint, config, rules, catalogue, backtest, importance)
         fingerprint = model_fingerprint(forecaster)
         info = _log_model(
-            Path(tmp), forecaster, rules, catalogue, fingerprint, trained.reference_rows, config
+            Path(tmp),
+            forecaster,
+            rules,
+            catalogue,
+            fingerprint,
+            trained.reference_rows,
+            config,
+            recipe,
         )
         version = str(info.registered_model_version)
         decision = decide_alias(
             backtest.pooled_metrics.loc[MODEL].to_dict(),
-            backtest.pooled_metrics.loc[PERSISTENCE].to_dict(),
+            {name: backtest.pooled_metrics.loc[name].to_dict() for name in NAIVE_BASELINES},
             previous_champion,
             config.promotion_tolerance,
         )
@@ -202,6 +219,18 @@ def _log_global_report(
     )
 
 
+def check_horizon(config: TrainConfig, recipe: DatasetRecipe) -> None:
+    """The folds are cut `horizon_days` apart so no label window reaches into a test fold, and
+    the model is served as a forecast of that horizon: both must be the labels' own horizon."""
+    recorded = recipe.config.horizon_days
+    if config.horizon_days != recorded:
+        raise TrainingError(
+            f"the training config's horizon_days {config.horizon_days} disagrees with the "
+            f"dataset's recorded horizon_days {recorded}; rebuild the dataset with "
+            f"--horizon-days {config.horizon_days} or set horizon_days: {recorded}"
+        )
+
+
 def check_trainable(n_rows: int, tiers: Iterable[object]) -> None:
     """Raise TrainingError unless `n_rows` trainable rows hold at least two label `tiers`."""
     if n_rows < 50:
@@ -250,6 +279,10 @@ def _log_run(
     )
     mlflow.log_table(importance, "feature_importance.json")
     mlflow.log_dict([dataclasses.asdict(f) for f in backtest.folds], "backtest/folds.json")
+    mlflow.set_tag("backtest.evaluated", backtest.plan.describe())
+    mlflow.log_params(
+        {"backtest.folds_run": len(backtest.folds), "backtest.fold_days": backtest.plan.fold_days}
+    )
     y_true = backtest.predictions["label_tier_code"].to_numpy(int)
     proba = backtest.predictions[[f"{MODEL}_p{c}" for c in range(len(TIERS_BY_CODE))]].to_numpy()
     plots.plot_confusion(
@@ -271,7 +304,10 @@ def _log_model(
     fingerprint: str,
     rows: pd.DataFrame,
     config: TrainConfig,
+    recipe: DatasetRecipe,
 ):
+    """The pyfunc model with its artifacts; meta.json carries the dataset recipe (windows,
+    horizon, cadence, minimums, rulebook version and hash) that serving rebuilds features with."""
     artifacts = {
         "classifier": _write(tmp / "classifier.txt", booster_text(forecaster.classifier)),
         "regressor": _write(tmp / "regressor.txt", booster_text(forecaster.regressor)),
@@ -303,6 +339,8 @@ def _log_model(
                     "fingerprint": fingerprint,
                     "catalogue_version": catalogue.version,
                     "rulebook_version": rules.version,
+                    "recipe": recipe.to_dict(),
+                    "tier_cuts": list(forecaster.tier_cuts),
                 },
                 indent=2,
             ),

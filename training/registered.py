@@ -19,6 +19,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from features.catalogue import Catalogue, load_catalogue
+from features.dataset import DatasetConfig
+from features.io import DatasetRecipe, RecipeError
+from features.rulebook import Rulebook
 from training.models import Forecaster
 from training.tracking import RegistryError, TrackingConfig, activate
 
@@ -53,7 +56,25 @@ class RegisteredForecaster:
     tiers_by_code: tuple[str, ...]
     peer_reference: PeerReference
     model_uri: str
+    recipe: DatasetRecipe  # how its training rows were built; `DatasetRecipe.legacy` before recipes
     run_id: str | None = None
+
+    @property
+    def dataset_config(self) -> DatasetConfig:
+        """The windows, horizon, cadence and minimums its features must be built with."""
+        return self.recipe.config
+
+    def rulebook(self, base: Rulebook) -> Rulebook:
+        """This code's rulebook `base` as the training rows were built with it; RegistryError if
+        it is not the rulebook the model was trained under (another version or content hash)."""
+        try:
+            return self.recipe.rulebook(base)
+        except RecipeError as exc:
+            raise RegistryError(
+                f"model {self.model_name} version {self.model_version} was trained on rows {exc}; "
+                "features built now would differ from training. Retrain, or use the code it was "
+                "trained with"
+            ) from exc
 
 
 def load_registered_forecaster(
@@ -104,12 +125,13 @@ def read_forecaster_folder(
         catalogue = load_catalogue(artifacts / "catalogue.yaml")
         peers = _peer_reference(artifacts / "peer_reference.json")
         names = tuple(meta["feature_names"])
+        recipe = _recipe(meta)
     except (OSError, ValueError, KeyError, lgb.basic.LightGBMError) as exc:
         raise RegistryError(f"{model_uri or folder}: corrupt model artifact ({exc})") from exc
     if classifier.feature_name() != list(names) or regressor.feature_name() != list(names):
         raise RegistryError(f"{model_uri or folder}: boosters disagree with meta.json features")
     return RegisteredForecaster(
-        forecaster=Forecaster(classifier, regressor, names),
+        forecaster=Forecaster(classifier, regressor, names, tuple(meta.get("tier_cuts", ()))),
         catalogue=catalogue,
         model_name=model_name or str(folder),
         model_version=model_version or "unregistered",
@@ -118,7 +140,15 @@ def read_forecaster_folder(
         tiers_by_code=tuple(meta["tiers_by_code"]),
         peer_reference=peers,
         model_uri=model_uri,
+        recipe=recipe,
     )
+
+
+def _recipe(meta: dict) -> DatasetRecipe:
+    """The recipe meta.json records; a model registered before recipes gets the defaults."""
+    if "recipe" not in meta:
+        return DatasetRecipe.legacy(int(meta["rulebook_version"]))
+    return DatasetRecipe.from_dict(meta["recipe"])
 
 
 def _download(model_uri: str, into: Path) -> Path:

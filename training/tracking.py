@@ -6,6 +6,7 @@ Embedded default: SQLite at mlruns/mlflow.db with artifacts under mlruns/artifac
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from mlflow.tracking import MlflowClient
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-GATED_METRICS = ("macro_f1", "qwk")
+# The headline metrics the gate reads, +1 where higher is better, -1 where lower is.
+GATED_METRICS: dict[str, int] = {"macro_f1": 1, "qwk": 1, "rps": -1, "score_mae": -1}
 
 
 class RegistryError(RuntimeError):
@@ -66,28 +68,35 @@ class GateDecision:
 
 def decide_alias(
     model: dict[str, float],
-    persistence: dict[str, float],
+    baselines: dict[str, dict[str, float]],
     champion: dict[str, float] | None,
     tolerance: float,
 ) -> GateDecision:
-    """Champion only if it beats persistence on every gated metric and is not worse than the
-    current champion by more than `tolerance` on any of them."""
+    """Champion only if, on every gated metric, it beats the best of the naive baselines that
+    report the metric and is not worse than the current champion by more than `tolerance`."""
     reasons = []
-    for metric in GATED_METRICS:
-        if not model[metric] > persistence[metric]:
-            reasons.append(
-                f"{metric} {model[metric]:.3f} does not beat persistence {persistence[metric]:.3f}"
-            )
+    for metric, sign in GATED_METRICS.items():
+        scored = {name: m[metric] for name, m in baselines.items() if _finite(m.get(metric))}
+        if scored:
+            best = max(scored, key=lambda name: sign * scored[name])
+            if not sign * model[metric] > sign * scored[best]:
+                reasons.append(
+                    f"{metric} {model[metric]:.3f} does not beat {best} {scored[best]:.3f}"
+                )
         if (
             champion is not None
-            and metric in champion
-            and model[metric] < champion[metric] - tolerance
+            and _finite(champion.get(metric))
+            and sign * model[metric] < sign * champion[metric] - tolerance
         ):
             reasons.append(
                 f"{metric} {model[metric]:.3f} is worse than the champion's "
                 f"{champion[metric]:.3f} by more than {tolerance}"
             )
     return GateDecision(CHALLENGER if reasons else CHAMPION, tuple(reasons))
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def champion_metrics(client: MlflowClient, model_name: str) -> dict[str, float] | None:

@@ -14,11 +14,13 @@ import yaml
 from typer.testing import CliRunner
 
 from features.catalogue import load_catalogue
+from features.dataset import DatasetConfig
 from features.distributed import write_parquet_folder
 from features.engine import EngineConfig, engine_client
+from features.io import DatasetRecipe, write_recipe
 from features.rulebook import load_rulebook
 from training.backtest import MODEL, run_backtest, trainable_rows
-from training.baselines import PersistenceFallback
+from training.baselines import NaiveBaselines, PersistenceFallback
 from training.cli import app
 from training.config import load_train_config
 from training.distributed import (
@@ -26,10 +28,11 @@ from training.distributed import (
     client_sample,
     early_stopping_rounds,
     estimator_params,
+    naive_baselines_dask,
     partition_loss_curve,
-    persistence_fallback_dask,
 )
 from training.fingerprint import dataset_fingerprint
+from training.forecaster_model import tiers_from_cuts
 from training.pipeline import model_feature_names
 from training.registered import load_registered_forecaster
 from training.tracking import activate, resolve_tracking
@@ -131,6 +134,8 @@ def test_les_train_on_dask_registers_a_servable_model_with_pandas_parity(
     the pandas one of the same rows, and the registered model serves like any other."""
     dataset = make_dataset(n_merchants=60, n_snapshots=36, seed=4)
     write_parquet_folder(dataset, tmp_path / "dataset", rows_per_file=500)
+    recipe = DatasetRecipe.of(DatasetConfig(window_days=45), load_rulebook())
+    write_recipe(recipe, tmp_path / "dataset")  # not the defaults: the model must carry it
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(TRAIN_SETTINGS))
     result = CliRunner().invoke(
         app,
@@ -159,6 +164,11 @@ def test_les_train_on_dask_registers_a_servable_model_with_pandas_parity(
     local = loaded.forecaster.predict_score(rows.head(20))
     np.testing.assert_allclose(served["predicted_score"].to_numpy(), local)
     assert served["tier"].isin(loaded.tiers_by_code).all()
+    assert loaded.recipe == recipe and loaded.dataset_config.window_days == 45
+    cuts = loaded.forecaster.tier_cuts
+    assert len(cuts) == 3 and list(cuts) == sorted(cuts)
+    codes = tiers_from_cuts(served["predicted_score"].to_numpy(), cuts)
+    assert list(served["tier"]) == [loaded.tiers_by_code[c] for c in codes]
 
 
 @pytest.mark.xdist_group("dask")
@@ -174,9 +184,12 @@ def test_client_sample_is_bounded_and_in_row_order(client) -> None:
 
 
 @pytest.mark.xdist_group("dask")
-def test_persistence_fallback_on_the_workers_equals_the_pandas_one(client) -> None:
+def test_naive_baselines_on_the_workers_equal_the_pandas_ones(client) -> None:
     import dask.dataframe as dd
 
     rows = trainable_rows(make_dataset(n_merchants=30, n_snapshots=20, seed=6))
     frame = dd.from_pandas(rows, npartitions=5)
-    assert persistence_fallback_dask(frame) == PersistenceFallback.of(rows)
+    on_workers, in_process = naive_baselines_dask(frame), NaiveBaselines.of(rows)
+    np.testing.assert_array_equal(on_workers.transitions, in_process.transitions)
+    assert on_workers.mean_label_score == pytest.approx(in_process.mean_label_score, abs=1e-12)
+    assert on_workers.fallback == PersistenceFallback.of(rows)

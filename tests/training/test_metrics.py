@@ -3,7 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.metrics import expected_calibration_error, multiclass_brier, tier_metrics
+from training.metrics import (
+    expected_calibration_error,
+    multiclass_brier,
+    ranked_probability_score,
+    tier_metrics,
+)
 
 
 def test_perfect_forecast_scores_perfectly() -> None:
@@ -41,3 +46,21 @@ def test_poor_precision_and_recall() -> None:
     m = tier_metrics(y, pred, None)
     assert m["poor_recall"] == pytest.approx(0.5)
     assert m["poor_precision"] == pytest.approx(0.5)
+
+
+def test_ranked_probability_score_by_hand() -> None:
+    # Row 1: cumulative forecast (0.1, 0.3, 0.6) against outcome Good (0, 0, 1): 0.01 + 0.09 + 0.16.
+    # Row 2: all mass on Poor, outcome Excellent: (1, 1, 1) against (0, 0, 0) = 3, the worst case.
+    proba = np.array([[0.1, 0.2, 0.3, 0.4], [1.0, 0.0, 0.0, 0.0]])
+    assert ranked_probability_score(np.array([2, 3]), proba) == pytest.approx((0.26 + 3.0) / 2)
+    assert tier_metrics(np.array([2, 3]), np.array([3, 0]), proba)["rps"] == pytest.approx(1.63)
+
+
+def test_ranked_probability_score_is_ordinal() -> None:
+    """Unlike the Brier score, mass one tier from the outcome costs less than two tiers away."""
+    y = np.array([0])
+    one_away, two_away = np.array([[0.0, 1.0, 0.0, 0.0]]), np.array([[0.0, 0.0, 1.0, 0.0]])
+    assert ranked_probability_score(y, one_away) == pytest.approx(1.0)
+    assert ranked_probability_score(y, two_away) == pytest.approx(2.0)
+    assert multiclass_brier(y, one_away) == multiclass_brier(y, two_away)
+    assert ranked_probability_score(y, np.eye(4)[y]) == 0.0

@@ -235,6 +235,9 @@ def test_les_score_bad_input_exits_2_with_a_reason(cli, rows, tmp_path: Path) ->
 # its own and ~400 MB after reading parquet, and Dask pauses a worker at 80% of its limit, so this is
 # about the smallest limit that runs. The memory test's dataset is larger than this whole limit.
 WORKER_LIMIT = "600MiB"
+# Many parts, each small enough to score beside a worker's imports and model: measured, 50,000-row
+# parts of the 72-feature table stall a 600 MiB worker at Dask's pause level (80%), 30,000 do not.
+PARTS, ROWS_PER_PART = 64, 30_000
 
 
 @pytest.fixture(scope="module")
@@ -293,17 +296,17 @@ def test_dataset_larger_than_a_worker_limit_is_scored_completely(
     from training.batch_scoring import score_dask
 
     names = registered.model.forecaster.feature_names
-    size = write_large_dataset(tmp_path / "dataset", names, parts=44, rows=50_000)
+    size = write_large_dataset(tmp_path / "dataset", names, parts=PARTS, rows=ROWS_PER_PART)
     limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
     assert limits == [parse_bytes(WORKER_LIMIT)] * 2
     assert size > parse_bytes(WORKER_LIMIT), (size, WORKER_LIMIT)
 
     choice = SnapshotChoice("all")
     got = score_dask(client, registered.model, tmp_path / "dataset", tmp_path / "d", choice, False)
-    assert got.summary.rows == 44 * 50_000 and got.summary.merchants == 44 * 50_000 // 40
+    assert got.summary.rows == PARTS * ROWS_PER_PART and got.summary.merchants == PARTS * ROWS_PER_PART // 40
     scored_parts = part_files(tmp_path / "d")
-    assert len(scored_parts) == 44  # one partition per input file, written in input order
-    assert sum(pq.ParquetFile(p).metadata.num_rows for p in scored_parts) == 44 * 50_000
+    assert len(scored_parts) == PARTS  # one partition per input file, written in input order
+    assert sum(pq.ParquetFile(p).metadata.num_rows for p in scored_parts) == PARTS * ROWS_PER_PART
 
     # The pandas engine on every 4th input file (prediction dominates the test's time).
     (tmp_path / "sample").mkdir()

@@ -4,29 +4,48 @@ import pytest
 
 from training.tracking import CHALLENGER, CHAMPION, decide_alias, resolve_tracking
 
-GOOD = {"macro_f1": 0.70, "qwk": 0.80}
-PERSIST = {"macro_f1": 0.60, "qwk": 0.75}
+GOOD = {"macro_f1": 0.70, "qwk": 0.80, "rps": 0.30, "score_mae": 0.40}
+# Each naive baseline reports what it can: climatology and the migration matrix have no score.
+BASELINES = {
+    "persistence": {"macro_f1": 0.60, "qwk": 0.75, "score_mae": 0.50},
+    "climatology": {"macro_f1": 0.20, "qwk": 0.00, "rps": 0.45, "score_mae": float("nan")},
+    "migration_matrix": {"macro_f1": 0.55, "qwk": 0.70, "rps": 0.35},
+}
 
 
-def test_beating_persistence_with_no_champion_promotes() -> None:
-    decision = decide_alias(GOOD, PERSIST, None, 0.02)
+def test_beating_every_baseline_with_no_champion_promotes() -> None:
+    decision = decide_alias(GOOD, BASELINES, None, 0.02)
     assert decision.alias == CHAMPION and decision.promoted and decision.reasons == ()
 
 
-@pytest.mark.parametrize("metric", ["macro_f1", "qwk"])
-def test_not_beating_persistence_on_any_gated_metric_blocks(metric: str) -> None:
-    model = {**GOOD, metric: PERSIST[metric]}
-    decision = decide_alias(model, PERSIST, None, 0.02)
+@pytest.mark.parametrize(
+    ("metric", "value", "best"),
+    [
+        ("macro_f1", 0.60, "persistence"),
+        ("qwk", 0.74, "persistence"),
+        ("rps", 0.40, "migration_matrix"),  # beats climatology's 0.45, not the matrix's 0.35
+        ("score_mae", 0.50, "persistence"),
+    ],
+)
+def test_not_beating_the_best_baseline_on_any_gated_metric_blocks(
+    metric: str, value: float, best: str
+) -> None:
+    decision = decide_alias({**GOOD, metric: value}, BASELINES, None, 0.02)
     assert decision.alias == CHALLENGER
-    assert any(metric in r and "persistence" in r for r in decision.reasons)
+    assert decision.reasons == (
+        f"{metric} {value:.3f} does not beat {best} {BASELINES[best][metric]:.3f}",
+    )
 
 
-def test_worse_than_champion_beyond_tolerance_blocks() -> None:
-    champion = {"macro_f1": 0.75, "qwk": 0.80}
-    assert decide_alias(GOOD, PERSIST, champion, 0.06).promoted
-    decision = decide_alias(GOOD, PERSIST, champion, 0.02)
+def test_worse_than_champion_beyond_tolerance_blocks_in_each_direction() -> None:
+    champion = {"macro_f1": 0.75, "qwk": 0.80, "rps": 0.30, "score_mae": 0.40}
+    assert decide_alias(GOOD, BASELINES, champion, 0.06).promoted
+    decision = decide_alias(GOOD, BASELINES, champion, 0.02)
     assert decision.alias == CHALLENGER
-    assert any("champion" in r for r in decision.reasons)
+    assert [r.split()[0] for r in decision.reasons] == ["macro_f1"]
+    worse_rps = decide_alias({**champion, "rps": 0.33}, BASELINES, champion, 0.02)
+    assert [r.split()[0] for r in worse_rps.reasons] == ["rps"]
+    assert "champion" in worse_rps.reasons[0]
 
 
 def test_embedded_store_is_sqlite_under_mlruns(tmp_path, monkeypatch) -> None:

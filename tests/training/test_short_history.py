@@ -1,0 +1,53 @@
+"""`les train` on a short history: 8 monthly snapshots with a 90-day horizon train on shortened
+folds, and the output and the run say what was evaluated (issue: it used to refuse outright)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import app
+from training.tracking import activate, resolve_tracking
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow")]
+runner = CliRunner()
+
+
+def run(*args: str, expect: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == expect, result.output
+    return " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_eight_monthly_snapshots_with_a_90_day_horizon_train_on_shorter_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    world = tmp_path / "world"
+    run("generate", "--merchants", "40", "--days", "330", "--seed", "3", "--out", str(world))
+    dataset = tmp_path / "dataset.parquet"
+    built = run(
+        "build-dataset",
+        "--orders",
+        str(world / "orders.parquet"),
+        "--out",
+        str(dataset),
+        "--horizon-days",
+        "90",
+        "--cadence-days",
+        "30",
+    )
+    assert built
+    config = tmp_path / "train.yaml"
+    config.write_text("horizon_days: 90\nn_folds: 1\nmax_boost_rounds: 60\n")
+    out = run("train", "--dataset", str(dataset), "--config", str(config))
+    assert "asked for 1 of 90 days; the history is too short for that" in out
+    client = activate(resolve_tracking(tmp_path / "mlruns"))
+    (run_info,) = client.search_runs([client.get_experiment_by_name("les").experiment_id])
+    evaluated = run_info.data.tags["backtest.evaluated"]
+    assert evaluated.startswith("1 fold(s) of ") and "asked for 1 of 90 days" in evaluated
+    assert int(run_info.data.params["backtest.fold_days"]) < 90
+    assert "pooled.lightgbm.qwk" in run_info.data.metrics
