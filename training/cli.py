@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -352,22 +353,28 @@ def _train_and_report(frame, train_config, recipe, train=None):
     return result
 
 
+TABLE_METRICS = ("macro_f1", "qwk", "rps", "ece", "score_mae")
+
+
 def _metrics_table(result) -> Table:
+    """One row per model (served forecast, its decision diagnostics, the baselines) and the
+    headline metrics (80 columns wide); every metric is in the MLflow run."""
     pooled = result.backtest.pooled_metrics
     table = Table(
         title=f"Pooled rolling-origin backtest: {result.backtest.plan.describe()}; "
         f"{int(pooled['rows'].iloc[0]):,} test rows"
     )
-    table.add_column("metric")
+    table.add_column("model", no_wrap=True)
+    metrics = [m for m in TABLE_METRICS if m in pooled.columns]
+    for metric in metrics:
+        table.add_column(metric, justify="right")
     for model in pooled.index:
-        table.add_column(model, justify="right")
-    for metric in [c for c in pooled.columns if c != "rows"]:
-        table.add_row(metric, *[_fmt(pooled.loc[m, metric]) for m in pooled.index])
+        table.add_row(model, *[_fmt(pooled.loc[model, metric]) for metric in metrics])
     return table
 
 
 def _fmt(value: object) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
