@@ -40,6 +40,8 @@ from training.tracking import (
     champion_metrics,
     decide_alias,
     ensure_experiment,
+    fail_abandoned_runs,
+    owner_tags,
     set_alias,
 )
 
@@ -143,7 +145,11 @@ def register_trained(
     client = activate(tracking)
     experiment_id = ensure_experiment(client, config.experiment_name, tracking)
     previous_champion = champion_metrics(client, config.registered_model_name)
-    with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+    fail_abandoned_runs(client, experiment_id)
+    with (
+        mlflow.start_run(experiment_id=experiment_id, tags=owner_tags()) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         importance = feature_importance(forecaster, catalogue)
         _log_run(Path(tmp), trained.fingerprint, config, rules, catalogue, backtest, importance)
         fingerprint = model_fingerprint(forecaster)
@@ -157,24 +163,31 @@ def register_trained(
             config,
             recipe,
         )
-        version = str(info.registered_model_version)
         decision = decide_alias(
             backtest.pooled_metrics.loc[MODEL].to_dict(),
             {name: backtest.pooled_metrics.loc[name].to_dict() for name in NAIVE_BASELINES},
             previous_champion,
             config.promotion_tolerance,
         )
-        set_alias(client, config.registered_model_name, decision.alias, version)
-        client.set_model_version_tag(
-            config.registered_model_name, version, "fingerprint", fingerprint
-        )
-        client.set_model_version_tag(
-            config.registered_model_name, version, "gate", "; ".join(decision.reasons) or "passed"
+        # The version is born with its gate outcome; a kill after this leaves a tagged version
+        # and no alias, never an untagged one.
+        version = str(
+            mlflow.register_model(
+                info.model_uri,
+                config.registered_model_name,
+                tags={
+                    "fingerprint": fingerprint,
+                    "gate": "; ".join(decision.reasons) or "passed",
+                    "gate.alias": decision.alias,
+                },
+            ).version
         )
         mlflow.set_tag("gate.alias", decision.alias)
         _log_global_report(
             Path(tmp), trained.report_rows, backtest, config, version, info.model_uri
         )
+    # Last, once the run is complete with its reports: champion never points at a dying run.
+    set_alias(client, config.registered_model_name, decision.alias, version)
     return TrainResult(
         run.info.run_id,
         config.registered_model_name,
@@ -337,6 +350,10 @@ def _log_model(
                     "feature_names": list(forecaster.feature_names),
                     "tiers_by_code": TIERS_BY_CODE,
                     "fingerprint": fingerprint,
+                    "artifact_sha256": {
+                        name: hashlib.sha256((tmp / name).read_bytes()).hexdigest()
+                        for name in ("classifier.txt", "regressor.txt")
+                    },
                     "catalogue_version": catalogue.version,
                     "rulebook_version": rules.version,
                     "recipe": recipe.to_dict(),
@@ -352,7 +369,6 @@ def _log_model(
         python_model=str(MODEL_CODE),
         artifacts=artifacts,
         input_example=example,
-        registered_model_name=config.registered_model_name,
         pip_requirements=[
             f"mlflow=={mlflow.__version__}",
             f"lightgbm=={lgb.__version__}",

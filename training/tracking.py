@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,42 @@ def champion_metrics(client: MlflowClient, model_name: str) -> dict[str, float] 
         for m in GATED_METRICS
         if f"pooled.lightgbm.{m}" in run.data.metrics
     }
+
+
+OWNER_HOST_TAG = "les.host"
+OWNER_PID_TAG = "les.pid"
+
+
+def owner_tags() -> dict[str, str]:
+    """Who runs a training run, so a later run can tell a dead one from one still going."""
+    return {OWNER_HOST_TAG: socket.gethostname(), OWNER_PID_TAG: str(os.getpid())}
+
+
+def fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark FAILED the RUNNING runs of this host whose process is gone (killed mid-training), so
+    the store never shows a dead run as still running; runs of other hosts are left alone."""
+    host = socket.gethostname().replace("'", "")
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{OWNER_HOST_TAG}` = '{host}'",
+    )
+    failed = []
+    for run in runs:
+        pid = run.data.tags.get(OWNER_PID_TAG, "")
+        if pid.isdigit() and not _process_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="FAILED")
+            failed.append(run.info.run_id)
+    return failed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def set_alias(client: MlflowClient, model_name: str, alias: str, version: str) -> None:

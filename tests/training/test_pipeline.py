@@ -89,3 +89,31 @@ def test_crippled_model_is_not_promoted(small_dataset: pd.DataFrame, mlflow_stor
         str(client.get_model_version_by_alias("les-forecaster", CHAMPION).version)
         == good.model_version
     )
+
+
+def test_a_crash_before_the_alias_moves_leaves_a_tagged_version_and_the_old_champion(
+    small_dataset: pd.DataFrame, mlflow_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alias moves last, after the run is complete: a training killed before it never puts a
+    version behind `champion`, and every version is born with its gate outcome."""
+    import training.pipeline as pipeline
+
+    tracking = resolve_tracking(mlflow_store)
+    config = load_train_config(max_boost_rounds=60)
+    first = train_and_register(small_dataset, config, load_rulebook(), load_catalogue(), tracking)
+    assert first.decision.promoted
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed before the alias moved")
+
+    monkeypatch.setattr(pipeline, "set_alias", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_register(small_dataset, config, load_rulebook(), load_catalogue(), tracking)
+    client = activate(tracking)
+    champion = client.get_model_version_by_alias("les-forecaster", CHAMPION)
+    assert str(champion.version) == first.model_version
+    second = client.get_model_version("les-forecaster", "2")
+    assert second.tags["gate"] == "passed" and second.tags["gate.alias"] == CHAMPION
+    assert second.tags["fingerprint"] == first.fingerprint  # same data and config
+    assert client.get_run(second.run_id).info.status == "FINISHED"
+    assert client.get_run(champion.run_id).info.status == "FINISHED"

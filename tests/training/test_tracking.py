@@ -60,3 +60,38 @@ def test_env_tracking_uri_is_used_unchanged(monkeypatch) -> None:
     tracking = resolve_tracking()
     assert tracking.tracking_uri == "http://mlflow.example:5000"
     assert tracking.artifact_location is None
+
+
+def test_runs_of_a_dead_process_are_marked_failed_when_next_seen(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from training.tracking import (
+        OWNER_HOST_TAG,
+        OWNER_PID_TAG,
+        TrackingConfig,
+        activate,
+        ensure_experiment,
+        fail_abandoned_runs,
+        owner_tags,
+    )
+
+    tracking = TrackingConfig(f"sqlite:///{tmp_path / 'mlflow.db'}", (tmp_path / "a").as_uri())
+    client = activate(tracking)
+    experiment = ensure_experiment(client, "les", tracking)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = gone.stdout.strip()
+    dead = client.create_run(experiment, tags={**owner_tags(), OWNER_PID_TAG: dead_pid})
+    alive = client.create_run(experiment, tags=owner_tags())
+    elsewhere = client.create_run(
+        experiment, tags={OWNER_HOST_TAG: "another-host", OWNER_PID_TAG: dead_pid}
+    )
+    assert fail_abandoned_runs(client, experiment) == [dead.info.run_id]
+    assert client.get_run(dead.info.run_id).info.status == "FAILED"
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"
+    assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"
