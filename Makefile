@@ -8,8 +8,11 @@ STAMP := $(VENV)/.les-installed
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	# pip's own notices go to a log; it is printed only when the install fails
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" > $(VENV)/pip.log 2>&1 \
+		|| { cat $(VENV)/pip.log; exit 1; }
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]" >> $(VENV)/pip.log 2>&1 \
+		|| { cat $(VENV)/pip.log; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)

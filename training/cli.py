@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -27,6 +29,39 @@ from features.cli import (
 from training.registered import DEFAULT_MODEL_URI
 
 __all__ = ["app"]
+
+
+LOG_FILE_ENV = "LES_LOG_FILE"
+DEFAULT_LOG_FILE = "les.log"
+# Libraries that log progress and notices of their own; their records go to the log file.
+LIBRARY_LOGGERS = ("mlflow", "alembic", "distributed", "lightgbm", "urllib3")
+SERVER_COMMANDS = ("serve",)  # the server's log is its output
+
+
+@app.callback()
+def _quiet_libraries(ctx: typer.Context) -> None:
+    """Keep the terminal to les's own progress and tables: MLflow's download bars and notices are
+    off, and library log records go to $LES_LOG_FILE (default ./les.log, created only when a
+    library logs something)."""
+    if ctx.invoked_subcommand in SERVER_COMMANDS:
+        return
+    route_library_logs(Path(os.environ.get(LOG_FILE_ENV, DEFAULT_LOG_FILE)))
+
+
+def route_library_logs(log_file: Path) -> None:
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    from mlflow.utils import logging_utils
+
+    logging_utils.disable_logging()  # MLflow's own stderr notices ("Created version ...")
+    handler = logging.FileHandler(log_file, delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]:
+            if not isinstance(old, logging.FileHandler):
+                logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _progress() -> Progress:
