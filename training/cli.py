@@ -36,6 +36,7 @@ DEFAULT_LOG_FILE = "les.log"
 # Libraries that log progress and notices of their own; their records go to the log file.
 LIBRARY_LOGGERS = ("mlflow", "alembic", "distributed", "lightgbm", "urllib3")
 SERVER_COMMANDS = ("serve",)  # the server's log is its output
+LOG_HANDLER_NAME = "les-library-log"
 
 
 @app.callback()
@@ -54,14 +55,20 @@ def route_library_logs(log_file: Path) -> None:
 
     logging_utils.disable_logging()  # MLflow's own stderr notices ("Created version ...")
     handler = logging.FileHandler(log_file, delay=True, encoding="utf-8")
+    handler.set_name(LOG_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]:
-            if not isinstance(old, logging.FileHandler):
-                logger.removeHandler(old)
+        # the terminal's handlers, and ours of an earlier command in this process, make way
+        for old in [h for h in logger.handlers if _routed_away(h)]:
+            logger.removeHandler(old)
         logger.addHandler(handler)
         logger.propagate = False
+
+
+def _routed_away(handler: logging.Handler) -> bool:
+    is_terminal = type(handler) is logging.StreamHandler
+    return is_terminal or handler.get_name() == LOG_HANDLER_NAME
 
 
 def _progress() -> Progress:
