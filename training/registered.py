@@ -8,6 +8,7 @@ pyfunc serves, so the numbers cannot drift from what `mlflow models serve` answe
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ ARTIFACT_FILES = (
     "meta.json",
     "peer_reference.json",
 )
+BOOSTER_FILES = ("classifier.txt", "regressor.txt")
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def read_forecaster_folder(
         raise RegistryError(f"{model_uri or folder}: model artifacts missing {missing}")
     try:
         meta = json.loads((artifacts / "meta.json").read_text())
+        _check_boosters(artifacts, meta, model_uri or str(folder))
         classifier = lgb.Booster(model_file=str(artifacts / "classifier.txt"))
         regressor = lgb.Booster(model_file=str(artifacts / "regressor.txt"))
         catalogue = load_catalogue(artifacts / "catalogue.yaml")
@@ -142,6 +145,31 @@ def read_forecaster_folder(
         model_uri=model_uri,
         recipe=recipe,
     )
+
+
+def _check_boosters(artifacts: Path, meta: dict, where: str) -> None:
+    """RegistryError naming the booster file whose bytes differ from what meta.json recorded.
+
+    LightGBM kills the process natively (segfault, abort) on a truncated model file instead of
+    raising, so the files are checked before it parses them: against the per-file sha256 when
+    meta.json has it, and always against the fingerprint, sha256 of both files' text, that every
+    model has recorded (the only check for models logged before per-file hashes).
+    """
+    contents = {name: (artifacts / name).read_bytes() for name in BOOSTER_FILES}
+    recorded = meta.get("artifact_sha256") or {}
+    for name, data in contents.items():
+        if name in recorded and hashlib.sha256(data).hexdigest() != recorded[name]:
+            raise RegistryError(
+                f"{where}: corrupt model artifact {name}: its sha256 is not the one meta.json "
+                "records (truncated or altered file)"
+            )
+    fingerprint = str(meta.get("fingerprint", ""))
+    both = hashlib.sha256(b"".join(contents.values())).hexdigest()
+    if fingerprint and not both.startswith(fingerprint):
+        raise RegistryError(
+            f"{where}: corrupt model artifact {' or '.join(BOOSTER_FILES)}: together they do not "
+            f"hash to the fingerprint {fingerprint} meta.json records (truncated or altered file)"
+        )
 
 
 def _recipe(meta: dict) -> DatasetRecipe:

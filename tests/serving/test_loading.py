@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 
 import mlflow
@@ -23,7 +25,8 @@ from serving.loading import (
     served_rulebook,
     stop_supervisor,
 )
-from training.registered import RegisteredForecaster
+from training.registered import RegisteredForecaster, read_forecaster_folder
+from training.tracking import RegistryError
 
 
 def fake_model(features=("late_dispatch_rate",), rulebook_version=None, recipe=None):
@@ -124,3 +127,48 @@ def test_an_unreachable_tracking_server_stops_start_up_naming_it(monkeypatch):
         mlflow.set_registry_uri(before[1])
     message = str(raised.value)
     assert f"tracking store {uri}" in message and "Connection refused" in message
+
+
+@pytest.fixture
+def model_folder(store, tmp_path):
+    """The champion's model folder (artifacts/ inside), downloaded for this test to damage."""
+    from tests.serving.conftest import MODEL_NAME
+    from training.tracking import TrackingConfig, activate
+
+    activate(TrackingConfig(store.tracking_uri, None))
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{MODEL_NAME}/{store.version}", dst_path=str(tmp_path)
+        )
+    )
+
+
+def _truncate(path: Path, size: int) -> None:
+    data = path.read_bytes()
+    assert len(data) > size, f"{path} has only {len(data)} bytes"
+    path.write_bytes(data[:size])
+
+
+def test_the_downloaded_champion_loads(model_folder):
+    assert read_forecaster_folder(model_folder).forecaster.feature_names
+
+
+def test_a_truncated_booster_is_refused_before_lightgbm_parses_it(model_folder):
+    """LightGBM segfaults on a regressor cut at 20,000 bytes: it must never see it."""
+    _truncate(model_folder / "artifacts" / "regressor.txt", 20_000)
+    with pytest.raises(RegistryError, match="regressor.txt") as raised:
+        read_forecaster_folder(model_folder)
+    assert "classifier.txt" not in str(raised.value)
+
+
+def test_a_model_without_per_file_hashes_is_checked_against_its_fingerprint(model_folder):
+    """Models logged before meta.json carried per-file hashes still load, and a damaged booster
+    in one is still refused by the fingerprint both boosters hash to."""
+    meta_path = model_folder / "artifacts" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.pop("artifact_sha256")
+    meta_path.write_text(json.dumps(meta))
+    assert read_forecaster_folder(model_folder).fingerprint == meta["fingerprint"]
+    _truncate(model_folder / "artifacts" / "regressor.txt", 20_000)
+    with pytest.raises(RegistryError, match=meta["fingerprint"]):
+        read_forecaster_folder(model_folder)

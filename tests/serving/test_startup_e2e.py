@@ -6,18 +6,22 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from tests.serving.conftest import (
+    MODEL_NAME,
     free_port,
     les_serve,
     running_server,
     server_env,
     stop,
 )
+from training.tracking import TrackingConfig, activate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
 TOKEN = "s3cret-token"
@@ -70,9 +74,25 @@ def _nothing_listens(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _truncated_model(store, into: Path) -> Path:
+    """The champion's model folder with regressor.txt cut at 20,000 bytes, the cut that made
+    LightGBM segfault the service (exit 139, no message)."""
+    activate(TrackingConfig(store.tracking_uri, None))
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{MODEL_NAME}/{store.version}", dst_path=str(into)
+        )
+    )
+    regressor = folder / "artifacts" / "regressor.txt"
+    regressor.write_bytes(regressor.read_bytes()[:20_000])
+    return folder
+
+
 def test_no_usable_model_means_no_service(store, tmp_path: Path):
-    """A missing registry, a missing alias and a corrupt artifact: each `les serve` exits with
-    code 2 and one clear message naming the cause, and never leaves a port half-open."""
+    """A missing registry, a missing alias, a corrupt artifact and a truncated booster: each
+    `les serve` exits with code 2 and one clear message naming the cause, and never leaves a port
+    half-open."""
+    truncated = _truncated_model(store, tmp_path / "truncated")
     cases = {
         "registry": (
             {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty' / 'mlflow.db'}"},
@@ -83,6 +103,7 @@ def test_no_usable_model_means_no_service(store, tmp_path: Path):
             {"LES_MODEL_URI": "models:/les-forecaster@broken"},
             "corrupt model artifact",
         ),
+        "truncated": ({"LES_MODEL_URI": str(truncated)}, "corrupt model artifact regressor.txt"),
     }
     (tmp_path / "empty").mkdir()
     started = {}
@@ -111,4 +132,39 @@ def test_no_usable_model_means_no_service(store, tmp_path: Path):
             assert _nothing_listens(port)
     finally:
         for process, _, _ in started.values():
+            stop(process)
+
+
+def test_a_bad_les_value_is_one_line_and_exit_2(store, tmp_path: Path):
+    """Each unusable LES_* value stops `les serve` with one line naming the variable and the
+    problem and exit code 2, not a traceback from inside `bentoml serve` and exit 1. No
+    --workers, so LES_WORKERS is the one read."""
+    cases = {
+        "LES_MAX_BATCH": "ten",
+        "LES_WORKERS": "-3",
+        "LES_MAX_BODY_BYTES": "0",
+        "LES_ACCESS_LOG": "perhaps",
+    }
+    les = str(Path(sys.executable).with_name("les"))
+    started = {
+        name: subprocess.Popen(
+            [les, "serve", "--port", str(free_port())],
+            cwd=tmp_path,
+            env=server_env(store, **{name: value}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        for name, value in cases.items()
+    }
+    try:
+        for name, process in started.items():
+            output, _ = process.communicate(timeout=START_FAILURE_TIMEOUT_S)
+            lines = output.strip().splitlines()
+            assert process.returncode == 2, output
+            assert len(lines) == 1 and lines[0].startswith(MESSAGE), output
+            assert f"{name}={cases[name]!r}" in lines[0], output
+    finally:
+        for process in started.values():
             stop(process)
