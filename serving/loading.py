@@ -36,7 +36,10 @@ def load_served_model(
     /predict_orders builds features by the model's own recipe (its windows, horizon, minimums and
     rulebook overrides), not by this code's defaults."""
     uri = model_uri or config.model_uri
-    tracking = resolve_tracking()
+    try:
+        tracking = resolve_tracking(create=False)  # serving reads a store, never creates one
+    except RegistryError as exc:
+        raise StartupError(f"{exc}. {HINT}") from exc
     try:
         model = load_registered_forecaster(uri, tracking)
     except RegistryError as exc:

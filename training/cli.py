@@ -133,11 +133,11 @@ def models(
     """List registered versions, aliases and headline backtest metrics."""
     from training.tracking import RegistryError, activate, list_versions, resolve_tracking
 
-    tracking = resolve_tracking()
     try:
+        tracking = resolve_tracking(create=False)
         rows = list_versions(activate(tracking), name)
     except RegistryError as exc:
-        console.print(f"[red]{exc}[/] (tracking store: {tracking.tracking_uri})")
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
     table = Table(title=f"{name} in {tracking.tracking_uri}")
     for column in ("version", "aliases", "macro_f1", "qwk", "persistence_macro_f1", "fingerprint"):
@@ -168,7 +168,7 @@ def promote(
     from training.tracking import CHAMPION, RegistryError, activate, resolve_tracking, set_alias
 
     try:
-        set_alias(activate(resolve_tracking()), name, CHAMPION, version)
+        set_alias(activate(resolve_tracking(create=False)), name, CHAMPION, version)
     except RegistryError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc

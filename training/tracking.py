@@ -30,17 +30,35 @@ class RegistryError(RuntimeError):
 @dataclass(frozen=True)
 class TrackingConfig:
     tracking_uri: str
-    artifact_location: str | None  # set only for the embedded store; a server decides its own
+    artifact_location: str | None  # set for a SQLite store (beside its database); a server decides
 
 
-def resolve_tracking(store_dir: Path | None = None) -> TrackingConfig:
-    """MLFLOW_TRACKING_URI when set, else the embedded SQLite store under `store_dir` (./mlruns)."""
+SQLITE_PREFIX = "sqlite:///"
+
+
+def resolve_tracking(store_dir: Path | None = None, *, create: bool = True) -> TrackingConfig:
+    """MLFLOW_TRACKING_URI when set, else the embedded SQLite store under `store_dir` (./mlruns
+    of the current folder). A SQLite store keeps its artifacts in `artifacts/` beside the database.
+    Commands that only read (`create=False`: serve, explain, report, models, promote) never create a
+    store: a missing SQLite database is a RegistryError naming the path."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
+    if uri and not uri.startswith(SQLITE_PREFIX):
         return TrackingConfig(uri, None)
-    store = (store_dir or Path.cwd() / "mlruns").resolve()
-    store.mkdir(parents=True, exist_ok=True)
-    return TrackingConfig(f"sqlite:///{store / 'mlflow.db'}", (store / "artifacts").as_uri())
+    database = (
+        Path(uri[len(SQLITE_PREFIX) :])
+        if uri
+        else (store_dir or Path.cwd() / "mlruns") / "mlflow.db"
+    )
+    database = database.resolve()
+    if not create and not database.is_file():
+        where = "MLFLOW_TRACKING_URI" if uri else f"the embedded store of {Path.cwd()}"
+        raise RegistryError(
+            f"no MLflow store at {database} ({where}); train a model first (`les demo` or "
+            "`les train`) or point MLFLOW_TRACKING_URI at an existing store"
+        )
+    if create:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    return TrackingConfig(f"{SQLITE_PREFIX}{database}", (database.parent / "artifacts").as_uri())
 
 
 def activate(tracking: TrackingConfig) -> MlflowClient:

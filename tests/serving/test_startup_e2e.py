@@ -96,7 +96,11 @@ def test_no_usable_model_means_no_service(store, tmp_path: Path):
     cases = {
         "registry": (
             {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty' / 'mlflow.db'}"},
-            "Registered Model with name=les-forecaster not found",
+            f"no MLflow store at {tmp_path / 'empty' / 'mlflow.db'} (MLFLOW_TRACKING_URI)",
+        ),
+        "no such folder": (
+            {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'no' / 'such' / 'mlflow.db'}"},
+            f"no MLflow store at {tmp_path / 'no' / 'such' / 'mlflow.db'}",
         ),
         "alias": ({"LES_MODEL_URI": "models:/les-forecaster@nosuch"}, "alias nosuch not found"),
         "artifact": (
@@ -130,6 +134,9 @@ def test_no_usable_model_means_no_service(store, tmp_path: Path):
             assert cases[name][1] in text, text
             assert "Traceback" not in text, text
             assert _nothing_listens(port)
+        assert not (tmp_path / "no").exists()  # reading never creates a store
+        assert not (tmp_path / "empty" / "mlflow.db").exists()
+        assert not (tmp_path / "mlruns").exists()
     finally:
         for process, _, _ in started.values():
             stop(process)

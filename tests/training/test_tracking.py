@@ -95,3 +95,25 @@ def test_runs_of_a_dead_process_are_marked_failed_when_next_seen(tmp_path) -> No
     assert client.get_run(dead.info.run_id).info.status == "FAILED"
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"
     assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"
+
+
+def test_reading_never_creates_a_store(tmp_path, monkeypatch) -> None:
+    from training.tracking import RegistryError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(RegistryError, match=r"no MLflow store at .*mlruns/mlflow.db"):
+        resolve_tracking(create=False)
+    assert not (tmp_path / "mlruns").exists()
+    missing = tmp_path / "no" / "such" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{missing}")
+    with pytest.raises(RegistryError, match="MLFLOW_TRACKING_URI"):
+        resolve_tracking(create=False)
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_sqlite_uri_keeps_its_artifacts_beside_the_database(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    tracking = resolve_tracking()
+    assert tracking.artifact_location == (tmp_path / "store" / "artifacts").as_uri()
+    assert (tmp_path / "store").is_dir()  # a training run may create it
