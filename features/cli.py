@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -121,13 +121,15 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
 ) -> None:
     """Write a synthetic livestream-commerce world with its latent truth."""
-    from features.io import write_table
+    from features.io import atomic_path, write_table
     from features.world import WorldConfig, generate_world
 
     with console.status("simulating orders"):
         world = generate_world(WorldConfig(n_merchants=merchants, days=days, seed=seed))
-    for name in ("orders", "merchants", "changes"):
-        write_table(getattr(world, name), out / f"{name}.parquet")
+    with ExitStack() as renames:  # all three written before any is renamed: one world, not two
+        for name in ("orders", "merchants", "changes"):
+            tmp = renames.enter_context(atomic_path(out / f"{name}.parquet"))
+            write_table(getattr(world, name), tmp)
     orders = world.orders
     delivered = orders[orders["status"] == "delivered"]
     p2d_days = (delivered["delivered_at"] - delivered["created_at"]).dt.total_seconds() / 86400

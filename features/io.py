@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,7 @@ TABLE_SUFFIXES = (".parquet", ".csv")
 RECIPE_SUFFIX = ".recipe.json"
 FOLDER_RECIPE = "_recipe.json"
 FEATURE_FIELDS = ("window_days", "min_observations", "history_days")  # of DatasetConfig
+TMP_PREFIX = ".tmp-"  # hidden, so parquet readers and `part_files` skip a write in progress
 
 
 class TableReadError(OSError):
@@ -46,15 +50,48 @@ def read_table(path: Path) -> pd.DataFrame:
     raise TableReadError(f"{path}: unknown table format {path.suffix!r} (use .csv or .parquet)")
 
 
+def temporary_sibling(final: Path) -> Path:
+    """A fresh hidden name in `final`'s folder that keeps its suffix: a rename from it is atomic
+    (same file system) and a reader of the folder skips it."""
+    final = Path(final)
+    return final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path to write instead of `final`; when the body returns it replaces
+    `final` in one rename, when anything fails it is removed. A killed process, a full disk or
+    a failing writer so leaves `final` as it was, never truncated. A body that writes nothing
+    leaves `final` as it was, too."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(final)
+    try:
+        yield tmp
+        if tmp.exists():
+            os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """`Path.write_text`, all or nothing (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """`frame` as CSV or parquet by the suffix, written all or nothing (see `atomic_path`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        frame.to_csv(path, index=False)
-    elif path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
+    if path.suffix not in TABLE_SUFFIXES:
         raise TableReadError(f"{path}: unknown table format {path.suffix!r} (use .csv or .parquet)")
+    with atomic_path(path) as tmp:
+        if path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
     return path
 
 
@@ -178,10 +215,7 @@ def recipe_path(dataset: Path) -> Path:
 
 
 def write_recipe(recipe: DatasetRecipe, dataset: Path) -> Path:
-    path = recipe_path(dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
-    return path
+    return write_text_atomic(recipe_path(dataset), json.dumps(recipe.to_dict(), indent=2) + "\n")
 
 
 def read_recipe(dataset: Path) -> DatasetRecipe | None:

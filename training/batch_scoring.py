@@ -20,11 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.distributed import PART_PATTERN, Advance, part_files, prepare_folder
+from features.distributed import PART_PATTERN, Advance, atomic_folder, part_files
 from features.io import (
     DatasetRecipe,
     RecipeError,
     TableReadError,
+    atomic_path,
     feature_differences,
     read_recipe,
 )
@@ -144,31 +145,33 @@ def _advancing(value, step: str, total: int, advance: Advance | None):
 
 
 def _write_file(chunks: Iterator[pd.DataFrame], out: Path) -> ScoreRun:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """Stream the chunks into one parquet file, renamed onto `out` only once complete."""
     writer, summaries = None, []
-    try:
-        for scored in chunks:
-            if not len(scored):
-                continue
-            table = pa.Table.from_pandas(scored, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(out, table.schema)
-            writer.write_table(table.cast(writer.schema))
-            summaries.append(summarise(scored))
-    finally:
-        if writer is not None:
-            writer.close()
+    with atomic_path(out) as tmp:
+        try:
+            for scored in chunks:
+                if not len(scored):
+                    continue
+                table = pa.Table.from_pandas(scored, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                summaries.append(summarise(scored))
+        finally:
+            if writer is not None:
+                writer.close()
     return ScoreRun(out, (out,) if writer is not None else (), merge_summaries(summaries))
 
 
 def _write_folder(chunks: Iterator[pd.DataFrame], out: Path) -> ScoreRun:
-    prepare_folder(out)
+    """One part per non-empty chunk, swapped in for `out` only once all are written."""
     files, summaries = [], []
-    for scored in chunks:
-        if len(scored):
-            files.append(out / PART_PATTERN.format(len(files)))
-            scored.to_parquet(files[-1], index=False)
-            summaries.append(summarise(scored))
+    with atomic_folder(out) as tmp:
+        for scored in chunks:
+            if len(scored):
+                files.append(out / PART_PATTERN.format(len(files)))
+                scored.to_parquet(tmp / files[-1].name, index=False)
+                summaries.append(summarise(scored))
     return ScoreRun(out, tuple(files), merge_summaries(summaries))
 
 
@@ -213,16 +216,17 @@ def score_dask(
         _wait(parts, "find each merchant's latest snapshot", advance)
         latest = client.submit(combine_latest, parts, pure=False)
     model_future = client.scatter(model, broadcast=True, hash=False)
-    out = prepare_folder(out)
-    targets = [out / PART_PATTERN.format(i) for i in range(table.npartitions)]
-    tasks = [
-        delayed(score_part)(part, model_future, choice, latest, explain, target)
-        for part, target in zip(table.to_delayed(), targets, strict=True)
-    ]
-    futures = client.compute(tasks)
-    _wait(futures, "score partitions", advance)
-    summaries = client.gather(futures)
-    written = tuple(t for t, s in zip(targets, summaries, strict=True) if s.rows)
+    out = Path(out)
+    names = [PART_PATTERN.format(i) for i in range(table.npartitions)]
+    with atomic_folder(out) as tmp:
+        tasks = [
+            delayed(score_part)(part, model_future, choice, latest, explain, tmp / name)
+            for part, name in zip(table.to_delayed(), names, strict=True)
+        ]
+        futures = client.compute(tasks)
+        _wait(futures, "score partitions", advance)
+        summaries = client.gather(futures)
+    written = tuple(out / n for n, s in zip(names, summaries, strict=True) if s.rows)
     return ScoreRun(out, written, merge_summaries(summaries))
 
 

@@ -38,7 +38,7 @@ def explain(
     """One merchant's forecast, stage attribution, top features and ranked advice.
 
     Features from --orders are built by the model's recorded recipe (its windows and rulebook)."""
-    from features.io import TableReadError, read_table
+    from features.io import TableReadError, read_table, write_text_atomic
     from training.batch_scoring import check_recipe
     from training.merchant_report import (
         FORMATS,
@@ -73,8 +73,7 @@ def explain(
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_text_atomic(out, text)
     console.print(f"{fmt} report for {merchant} -> {out}")
 
 
@@ -97,6 +96,7 @@ def report(
     """Global report for a model version: stage ranking, beeswarm, dependence, per tier, backtest.
 
     Features from --orders are built by the model's recorded recipe (its windows and rulebook)."""
+    from features.io import write_text_atomic
     from training.global_report import build_global_report, render_global_html
     from training.tracking import activate, pooled_backtest_metrics, resolve_tracking
 
@@ -108,10 +108,9 @@ def report(
     client = activate(resolve_tracking())
     with console.status(f"attributing {len(frame):,} merchant snapshots"):
         result = build_global_report(loaded, frame, pooled_backtest_metrics(client, loaded.run_id))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_global_html(result))
+    write_text_atomic(out, render_global_html(result))
     json_path = out.with_suffix(".json")
-    json_path.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    write_text_atomic(json_path, json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     ranking = result.stage_ranking
     console.print(
         "stage ranking (mean |points|): "
@@ -122,6 +121,7 @@ def report(
 
 def write_demo_reports(model_uri: str, dataset, out: Path) -> None:
     """The demo's last step: the global report and the report of the merchant forecast lowest."""
+    from features.io import write_text_atomic
     from training.attribution import predict_frame
     from training.global_report import build_global_report, render_global_html
     from training.merchant_report import MerchantRow, build_report, render
@@ -136,10 +136,12 @@ def write_demo_reports(model_uri: str, dataset, out: Path) -> None:
         worst = int(predict_frame(loaded, latest)["predicted_score"].to_numpy().argmin())
         row = MerchantRow(latest.iloc[[worst]].reset_index(drop=True), "dataset")
         merchant = render(build_report(loaded, row), "html")
-    (out / "report.html").write_text(render_global_html(result))
-    (out / "report.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
-    merchant_path = out / f"explain_{row.features['merchant_id'].iloc[0]}.html"
-    merchant_path.write_text(merchant)
+    write_text_atomic(out / "report.html", render_global_html(result))
+    report_json = json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+    write_text_atomic(out / "report.json", report_json)
+    merchant_path = write_text_atomic(
+        out / f"explain_{row.features['merchant_id'].iloc[0]}.html", merchant
+    )
     console.print(
         "stage ranking (mean |points|): "
         + ", ".join(f"{r.label} {r.mean_abs_points:.3f}" for r in result.stage_ranking.itertuples())

@@ -316,3 +316,32 @@ def test_dataset_larger_than_a_worker_limit_is_scored_completely(
     score_pandas(registered.model, tmp_path / "sample", tmp_path / "p", choice, False)
     got_sample = pd.concat([pd.read_parquet(p) for p in scored_parts[::4]], ignore_index=True)
     assert_same_scores(got_sample, read_parts(tmp_path / "p"), in_order=True)
+
+
+# --- all-or-nothing outputs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["scored.parquet", "scored"])
+def test_a_score_failing_midway_leaves_the_previous_output(
+    registered, rows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    import training.batch_scoring as batch_scoring
+
+    rows.to_parquet(tmp_path / "dataset.parquet", index=False, row_group_size=37)
+    out, choice = tmp_path / "out" / name, SnapshotChoice("all")
+    score_pandas(registered.model, tmp_path / "dataset.parquet", out, choice, False)
+    files = [out] if out.is_file() else sorted(p for p in out.rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    real, chunks = batch_scoring.score_chunk, []
+
+    def second_chunk_fails(*args, **kwargs):
+        chunks.append(1)
+        if len(chunks) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch_scoring, "score_chunk", second_chunk_fails)
+    with pytest.raises(OSError, match="No space left"):
+        score_pandas(registered.model, tmp_path / "dataset.parquet", out, choice, True)
+    assert {p: p.read_bytes() for p in files} == before
+    assert sorted(p.name for p in out.parent.iterdir()) == [name]
