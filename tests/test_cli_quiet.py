@@ -29,3 +29,27 @@ def test_train_prints_no_mlflow_noise_and_logs_it_to_a_file(tmp_path: Path) -> N
     for noise in ("Downloading artifacts", " INFO ", "Successfully registered", "Created version"):
         assert noise not in out, noise
     assert "INFO mlflow" in (tmp_path / "les.log").read_text()
+
+
+def test_reading_commands_in_a_folder_without_a_store_create_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """les models, promote and explain only read the registry: no store here is one line, exit 2,
+    and no ./mlruns left behind."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "d.parquet").write_bytes(b"")
+    runner = CliRunner()
+    for args in (
+        ["models"],
+        ["promote", "1"],
+        ["explain", "--dataset", "d.parquet", "--merchant", "M", "--format", "json"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "no MLflow store at" in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "mlruns").exists()

@@ -105,7 +105,7 @@ def report(
     loaded = _load_model(model)
     frame = _feature_rows(dataset, orders, loaded)
     frame = newest_snapshots(frame, latest_snapshots)
-    client = activate(resolve_tracking())
+    client = activate(resolve_tracking(create=False))
     with console.status(f"attributing {len(frame):,} merchant snapshots"):
         result = build_global_report(loaded, frame, pooled_backtest_metrics(client, loaded.run_id))
     write_text_atomic(out, render_global_html(result))
@@ -129,7 +129,7 @@ def write_demo_reports(model_uri: str, dataset, out: Path) -> None:
 
     loaded = _load_model(model_uri)
     recent = newest_snapshots(dataset, 4)
-    client = activate(resolve_tracking())
+    client = activate(resolve_tracking(create=False))
     with console.status("writing the global and merchant reports"):
         result = build_global_report(loaded, recent, pooled_backtest_metrics(client, loaded.run_id))
         latest = newest_snapshots(dataset, 1)
@@ -164,7 +164,7 @@ def _load_model(uri: str):
     # MLflow's download bar writes to stderr; a JSON report piped from stdout should stand alone.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        return load_registered_forecaster(uri, resolve_tracking())
+        return load_registered_forecaster(uri, resolve_tracking(create=False))
     except RegistryError as exc:
         console.print(f"[red]cannot load model:[/] {exc}")
         raise typer.Exit(2) from exc
