@@ -1,4 +1,5 @@
-"""ASGI guard in front of every route: bearer-token auth, a body-size limit, model headers.
+"""ASGI guard in front of every route: bearer-token auth, a body-size limit, model headers, and
+one WARNING line per rejected request.
 
 Plain ASGI (no framework) so it runs before BentoML reads or parses a byte of the body: an
 oversized or unauthorised request costs the worker nothing.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Probes stay open so an orchestrator needs no secret to ask whether the service is alive.
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 JSON_MEDIA_TYPE = b"application/json"
+LOGGER = logging.getLogger("les.serving")
+# BentoML's own logger for exceptions raised while answering a request (`log_exception`).
+BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
+REJECTION_BODY_BYTES = 4096  # of a 4xx body, read for the log line's reason
+REASON_CHARS = 300
 
 
 @dataclass
@@ -93,13 +100,10 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = self._with_model_headers(send)
         headers = scope.get("headers", [])
-        if (
-            self.token is not None
-            and scope["path"] not in OPEN_PATHS
-            and not bearer_token_ok(headers, self.token)
-        ):
+        authenticated = self.token is None or bearer_token_ok(headers, self.token)
+        send = self._responding(scope, send, authenticated)
+        if not authenticated and scope["path"] not in OPEN_PATHS:
             await json_reply(
                 send,
                 401,
@@ -132,13 +136,83 @@ class GuardMiddleware:
             f"request body over {self.max_body_bytes} bytes (LES_MAX_BODY_BYTES); split the batch",
         )
 
-    def _with_model_headers(self, send: Send) -> Send:
+    def _responding(self, scope: Scope, send: Send, authenticated: bool) -> Send:
+        """`send` that names the model to authenticated clients only (a caller without the token
+        learns nothing about what is deployed), and logs a 4xx answer as one WARNING line."""
+        rejection: list[bytes] = []
+        status = 0
+
         async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start" and self.model_headers.items:
-                message["headers"] = [*message.get("headers", []), *self.model_headers.items]
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                if authenticated and self.model_headers.items:
+                    message["headers"] = [*message.get("headers", []), *self.model_headers.items]
+            elif message["type"] == "http.response.body" and 400 <= status < 500:
+                if sum(map(len, rejection)) < REJECTION_BODY_BYTES:
+                    rejection.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    log_rejection(scope, status, b"".join(rejection))
             await send(message)
 
         return sending
+
+
+def log_rejection(scope: Scope, status: int, body: bytes) -> None:
+    """One line per rejected request: the client's mistake is not the service's error, and a
+    traceback per bad request lets anyone with a fuzzer fill the disk."""
+    LOGGER.warning(
+        "rejected %s %s: %d %s", scope["method"], scope["path"], status, rejection_reason(body)
+    )
+
+
+def rejection_reason(body: bytes) -> str:
+    """The answer's `error` and its first `detail` location and message, printable and short
+    (field names in it are the client's text)."""
+    raw = body[:REJECTION_BODY_BYTES].decode("utf-8", "replace")
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return _printable(raw)
+    if isinstance(answer, list) and answer and isinstance(answer[0], dict):
+        answer = answer[0]
+    if not isinstance(answer, dict):
+        return _printable(raw)
+    reason = str(answer.get("error", ""))
+    detail = answer.get("detail")
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        first = detail[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        reason = f"{reason}: {where}: {first.get('msg', '')}"
+    return _printable(reason)
+
+
+def _printable(text: str) -> str:
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escaped if len(escaped) <= REASON_CHARS else f"{escaped[:REASON_CHARS]}..."
+
+
+class ClientErrorFilter(logging.Filter):
+    """Drops BentoML's ERROR-with-traceback for a request it answers with a 4xx (a body that
+    fails the schema, or a BentoML client error): the guard logs that request once instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from bentoml.exceptions import BentoMLException
+        from pydantic import ValidationError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            return False
+        if isinstance(error, BentoMLException):
+            return not 400 <= int(error.error_code) < 500
+        return True
+
+
+def quiet_client_errors() -> None:
+    """Install `ClientErrorFilter` on BentoML's request logger, once per process."""
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
+        logger.addFilter(ClientErrorFilter())
 
 
 async def _read_at_most(receive: Receive, limit: int) -> tuple[bytes, bool]:

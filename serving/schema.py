@@ -9,7 +9,7 @@ is `training.explain_schema`'s, the same one `les explain --format json` prints.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import (
@@ -33,6 +33,10 @@ from training.explain_schema import Forecast, MerchantExplanation, ModelInfo
 TREND_NAMES = frozenset(f"{name}_trend" for name in TREND_FEATURES)
 NON_NEGATIVE_UNITS = ("hours", "days", "orders")
 MERCHANT_ID_MAX_LENGTH = 200
+# The midnights pandas can hold in nanoseconds (pd.Timestamp.min..max is 1677-09-21 00:12:43 to
+# 2262-04-11 23:47:16): the feature builder works in pd.Timestamp, so a snapshot outside fails there.
+FIRST_SNAPSHOT = datetime(1677, 9, 22, tzinfo=UTC)
+LAST_SNAPSHOT = datetime(2262, 4, 11, tzinfo=UTC)
 
 # Illustrative values for the OpenAPI examples: one plausible merchant, in catalogue units.
 EXAMPLE_FEATURES: dict[str, float] = {
@@ -242,10 +246,32 @@ class _OrdersRequestBase(BaseModel):
     @field_validator("snapshot_at")
     @classmethod
     def _midnight_utc(cls, value: datetime) -> datetime:
-        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        utc = _as_utc(value)
+        if not FIRST_SNAPSHOT <= utc <= LAST_SNAPSHOT:
+            raise ValueError(
+                f"snapshot_at must lie in {FIRST_SNAPSHOT:%Y-%m-%d}..{LAST_SNAPSHOT:%Y-%m-%d} "
+                "(the dates pandas holds in nanoseconds)"
+            )
         if (utc.hour, utc.minute, utc.second, utc.microsecond) != (0, 0, 0, 0):
             raise ValueError(cls.midnight_message)
         return utc
+
+
+def _as_utc(value: datetime) -> datetime:
+    """`value` in UTC (naive = UTC); a time whose UTC date falls outside year 1..9999 (e.g.
+    0001-01-01T00:30+01:00) cannot be a datetime, so it is clamped past the snapshot range
+    instead of raising OverflowError, which pydantic would not turn into a 400."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        offset = value.utcoffset() or timedelta(0)
+        return (
+            datetime.min.replace(tzinfo=UTC)
+            if offset > timedelta(0)
+            else datetime.max.replace(tzinfo=UTC)
+        )
 
 
 def _orders_request_model(order: type[BaseModel], max_orders: int) -> type[BaseModel]:

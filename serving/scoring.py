@@ -203,10 +203,23 @@ def validated_orders(orders: Sequence[BaseModel], max_merchants: int) -> pd.Data
 def snapshot_features(
     served: ServedModel, valid: pd.DataFrame, snapshot_at: datetime
 ) -> pd.DataFrame:
-    """Every catalogue feature per merchant at the snapshot, by the training-row builder."""
-    return build_snapshot_features(
-        valid, pd.Timestamp(snapshot_at), served.dataset_config, served.rules
-    )
+    """Every catalogue feature per merchant at the snapshot, by the training-row builder.
+
+    The schema keeps `snapshot_at` itself in pandas' range; a snapshot at its edge still has
+    windows (the model's recipe, up to its history window) that reach past it, and pandas answers
+    that with an overflow: the client's field, so a 400 naming it rather than a 500."""
+    try:
+        return build_snapshot_features(
+            valid, pd.Timestamp(snapshot_at), served.dataset_config, served.rules
+        )
+    except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
+        message = (
+            f"snapshot_at {snapshot_at:%Y-%m-%d}: the model's feature windows around it reach "
+            "outside 1677-09-22..2262-04-11 (the dates pandas holds in nanoseconds)"
+        )
+        raise RequestRejected(
+            message, [{"loc": ["snapshot_at"], "type": "out_of_range", "msg": message}]
+        ) from None
 
 
 def predict_orders(

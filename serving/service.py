@@ -17,13 +17,14 @@ from features.catalogue import load_catalogue
 from features.rulebook import load_rulebook
 from serving import loading, scoring
 from serving.config import config_from_env
-from serving.http import GuardMiddleware, ModelHeaders
+from serving.http import GuardMiddleware, ModelHeaders, quiet_client_errors
 from serving.schema import ExplainResponse, OrdersResponse, PredictResponse, build_api_models
 
 CONFIG = config_from_env()
 CATALOGUE = load_catalogue()
 API = build_api_models(CATALOGUE, CONFIG)
 MODEL_HEADERS = ModelHeaders()
+quiet_client_errors()
 
 
 @bentoml.service(

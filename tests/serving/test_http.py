@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
-from serving.http import GuardMiddleware, ModelHeaders, bearer_token_ok, declared_length
+from serving.http import (
+    ClientErrorFilter,
+    GuardMiddleware,
+    ModelHeaders,
+    bearer_token_ok,
+    declared_length,
+    rejection_reason,
+)
 
 LIMIT = 100
 
@@ -115,15 +123,132 @@ def test_only_json_bodies(content_type, status):
     assert call(middleware, headers=[(b"content-type", content_type)])[0] == status
 
 
-def test_model_headers_on_every_response_once_loaded():
+MODEL_HEADER_NAMES = (b"x-les-model-name", b"x-les-model-version", b"x-les-rulebook-version")
+
+
+def test_model_headers_on_every_authenticated_response_once_loaded():
     model_headers = ModelHeaders()
     middleware, _ = guard(token="tok", model_headers=model_headers)
-    assert b"x-les-model-version" not in call(middleware)[1]
+    authorised = [(b"authorization", b"Bearer tok")]
+    assert b"x-les-model-version" not in call(middleware, headers=authorised)[1]
     model_headers.set("les-forecaster", "7", 2)
-    _, headers, _ = call(middleware)  # a 401 still names the model
+    _, headers, _ = call(middleware, headers=authorised)
     assert headers[b"x-les-model-name"] == b"les-forecaster"
     assert headers[b"x-les-model-version"] == b"7"
     assert headers[b"x-les-rulebook-version"] == b"2"
+    status, headers, _ = call(middleware, headers=[*authorised, (b"content-type", b"text/csv")])
+    assert status == 415 and headers[b"x-les-model-version"] == b"7"
+
+
+@pytest.mark.parametrize(
+    ("path", "authorization", "status"),
+    [
+        ("/predict", None, 401),
+        ("/explain", b"Bearer nope", 401),
+        ("/docs.json", b"Basic tok", 401),
+        ("/readyz", None, 200),
+    ],
+)
+def test_unauthenticated_responses_do_not_name_the_model(path, authorization, status):
+    """Which model and version is deployed is for clients holding the token."""
+    model_headers = ModelHeaders()
+    model_headers.set("les-forecaster", "7", 2)
+    middleware, _ = guard(token="tok", model_headers=model_headers)
+    headers = [(b"authorization", authorization)] if authorization else []
+    got, response_headers, _ = call(middleware, path=path, headers=headers)
+    assert got == status
+    assert not set(MODEL_HEADER_NAMES) & set(response_headers)
+
+
+def test_without_a_token_every_response_names_the_model():
+    model_headers = ModelHeaders()
+    model_headers.set("les-forecaster", "7", 2)
+    middleware, _ = guard(model_headers=model_headers)
+    assert call(middleware)[1][b"x-les-model-version"] == b"7"
+
+
+class Rejecting:
+    """A downstream app answering 400 the way BentoML answers a body that fails the schema."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": self.body[:10], "more_body": True})
+        await send({"type": "http.response.body", "body": self.body[10:]})
+
+
+def test_a_rejected_request_is_one_warning_line_with_its_reason(caplog):
+    answer = {
+        "error": "1 validation error for PredictRequest",
+        "detail": [
+            {"loc": ["merchants", 0, "merchant_id"], "msg": "Input should be a valid string"}
+        ],
+    }
+    middleware = GuardMiddleware(
+        Rejecting(json.dumps(answer).encode()),
+        token=None,
+        max_body_bytes=LIMIT,
+        model_headers=ModelHeaders(),
+    )
+    with caplog.at_level(logging.INFO):
+        assert call(middleware)[0] == 400
+    assert [(r.name, r.levelno, r.exc_info) for r in caplog.records] == [
+        ("les.serving", logging.WARNING, None)
+    ]
+    assert caplog.records[0].getMessage() == (
+        "rejected POST /predict: 400 1 validation error for PredictRequest: "
+        "merchants.0.merchant_id: Input should be a valid string"
+    )
+
+
+def test_the_guard_logs_its_own_refusals(caplog):
+    middleware, _ = guard(token="tok")
+    with caplog.at_level(logging.INFO):
+        call(middleware)
+        call(middleware, path="/livez", method="GET")
+    assert [r.getMessage()[:27] for r in caplog.records] == ["rejected POST /predict: 401"]
+
+
+def test_the_reason_is_printable_and_short():
+    """A field name is the client's text: a newline in it must not forge a second log line."""
+    hostile = json.dumps({"error": "unknown feature names ['a\nFAKE [ERROR] b" + "x" * 999 + "']"})
+    reason = rejection_reason(hostile.encode())
+    assert reason.startswith("unknown feature names ['a\\nFAKE [ERROR] bxxx")
+    assert reason.isprintable() and len(reason) == 303 and reason.endswith("...")
+    assert rejection_reason(b"not json\x00") == "not json\\x00"
+    assert rejection_reason(b'[{"error": "pickle not allowed"}]') == "pickle not allowed"
+
+
+def _record(error: BaseException) -> logging.LogRecord:
+    return logging.LogRecord(
+        "bentoml._internal.server.http_app",
+        logging.ERROR,
+        __file__,
+        1,
+        "Exception on /predict [POST]",
+        (),
+        (type(error), error, None),
+    )
+
+
+def test_bentoml_client_errors_are_dropped_server_errors_kept():
+    from bentoml.exceptions import BadInput, InternalServerError
+    from pydantic import BaseModel, ValidationError
+
+    class Body(BaseModel):
+        n: int
+
+    try:
+        Body.model_validate({"n": "x"})
+    except ValidationError as error:
+        invalid = error
+    keep = ClientErrorFilter().filter
+    assert not keep(_record(invalid))
+    assert not keep(_record(BadInput("bad")))
+    assert keep(_record(InternalServerError("boom")))
+    assert keep(_record(RuntimeError("bug")))
 
 
 def test_header_parsing():

@@ -126,3 +126,30 @@ def test_snapshot_must_be_a_utc_midnight(snapshot, ok):
         API.orders_request.model_validate(body)
     else:
         assert _errors(API.orders_request, json.dumps(body))[0]["loc"] == ("snapshot_at",)
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        "0001-01-01T00:00:00Z",
+        "1600-01-01T00:00:00Z",
+        "1677-09-21T00:00:00Z",
+        "2262-04-12T00:00:00Z",
+        "2300-01-01T00:00:00Z",
+        "9999-12-31T00:00:00Z",
+        "0001-01-01T00:30:00+01:00",
+        "9999-12-31T23:00:00-05:00",
+    ],
+)
+def test_a_snapshot_pandas_cannot_hold_is_a_validation_error(snapshot):
+    """Outside pd.Timestamp's nanosecond range the feature builder cannot run: refused here, by
+    field, instead of an OutOfBoundsDatetime (or a datetime overflow) deep in the service."""
+    body = {**EXAMPLE_ORDERS_REQUEST, "snapshot_at": snapshot}
+    errors = _errors(API.orders_request, json.dumps(body))
+    assert errors[0]["loc"] == ("snapshot_at",)
+    assert "1677-09-22..2262-04-11" in errors[0]["msg"]
+
+
+@pytest.mark.parametrize("snapshot", ["1677-09-22T00:00:00Z", "2262-04-11T00:00:00Z"])
+def test_the_first_and_last_midnights_pandas_holds_are_valid(snapshot):
+    API.orders_request.model_validate({**EXAMPLE_ORDERS_REQUEST, "snapshot_at": snapshot})

@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import socket
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -372,6 +373,85 @@ def test_timestamps_pandas_cannot_hold_are_rejected_per_row(server):
     response = post(server, "/predict_orders", body)
     assert response.status_code == 400
     assert response.json()["detail"][0]["msg"] == "out_of_range:created_at"
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        "0001-01-01T00:00:00Z",
+        "1600-01-01T00:00:00Z",
+        "2300-01-01T00:00:00Z",
+        "9999-12-31T00:00:00Z",
+        "0001-01-01T00:30:00+01:00",
+    ],
+)
+def test_a_snapshot_pandas_cannot_hold_is_a_400_naming_it(server, registered, snapshot):
+    body = {"snapshot_at": snapshot, "orders": [minimal_order(0)]}
+    response = post(server, "/predict_orders", body)
+    assert response.status_code == 400, response.text[:2000]
+    assert_model_headers(response, registered)
+    assert response.json()["detail"][0]["loc"] == ["snapshot_at"]
+    assert "1677-09-22..2262-04-11" in response.text
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "created_at", "status"),
+    [
+        ("1677-09-22T00:00:00Z", "1677-09-21T12:00:00Z", 400),
+        ("2262-04-11T00:00:00Z", "2262-04-10T12:00:00Z", 200),
+    ],
+)
+def test_a_snapshot_at_the_edge_of_the_range_is_answered(server, snapshot, created_at, status):
+    """The first midnight pandas holds has feature windows before it that pandas cannot: a 400
+    naming snapshot_at, not the OverflowError's 500. The last midnight needs nothing after it."""
+    order = {**minimal_order(0), "created_at": created_at}
+    response = post(server, "/predict_orders", {"snapshot_at": snapshot, "orders": [order]})
+    assert response.status_code == status, response.text[:2000]
+    if status == 400:
+        assert response.json()["detail"][0]["loc"] == ["snapshot_at"]
+        assert "feature windows" in response.json()["error"]
+
+
+def _log_after(server: Server, start: int, settle_s: float = 1.0) -> list[str]:
+    """Log lines written after byte `start`, once a WARNING has appeared and the log is quiet."""
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and "WARNING" not in server.log_text()[start:]:
+        time.sleep(0.1)
+    time.sleep(settle_s)
+    return server.log_text()[start:].splitlines()
+
+
+@pytest.mark.parametrize(
+    ("route", "raw", "headers"),
+    [
+        ("/predict", '{"merchants": [{"merchant_id": 7}]}', JSON),
+        ("/predict", "{not json", JSON),
+        ("/explain", '{"merchants": []}', JSON),
+        ("/predict_orders", '{"snapshot_at": "9999-12-31T00:00:00Z", "orders": [{}]}', JSON),
+        (
+            "/predict_orders",
+            json.dumps(
+                {
+                    "snapshot_at": "2026-03-09T00:00:00Z",
+                    "orders": [{**minimal_order(0), "shipped_at": "2026-02-01T00:00:00Z"}],
+                }
+            ),
+            JSON,
+        ),
+        ("/predict", "--x", {"Content-Type": "multipart/form-data"}),
+    ],
+)
+def test_a_rejected_request_is_one_warning_line(server, route, raw, headers):
+    """Not an ERROR with a traceback per bad request: a fuzzer would fill the disk."""
+    start = len(server.log_text())
+    with server.client() as client:
+        response = client.post(route, content=raw, headers=headers)
+    assert 400 <= response.status_code < 500
+    lines = _log_after(server, start)
+    warnings = [line for line in lines if "WARNING" in line]
+    assert len(warnings) == 1, lines
+    assert route in warnings[0] and str(response.status_code) in warnings[0]
+    assert not any("Traceback" in line or "ERROR" in line for line in lines), lines
 
 
 def test_a_non_json_content_type_is_a_415(server, registered):
