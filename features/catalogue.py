@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +12,10 @@ import yaml
 FULFILMENT_STAGES = ("order_receipt", "pick_pack", "ship_transport", "order_delivery")
 STAGES = (*FULFILMENT_STAGES, "demand_context")
 DIRECTIONS = ("lower", "higher", "neutral")
+# From this catalogue version on every feature has a declared range; a model registered under an
+# earlier one carries a catalogue without ranges, read with every feature unbounded (only this
+# code's catalogue, which must declare them, bounds the API).
+RANGES_SINCE_VERSION = 2
 
 
 class CatalogueError(ValueError):
@@ -27,6 +31,23 @@ class Feature:
     actionable: bool
     description: str
     denominator: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+
+    @property
+    def range_text(self) -> str:
+        """The range as docs and API descriptions print it, e.g. `0..1`, `>= 0`, `any value`."""
+        low, high = self.minimum, self.maximum
+        if low is None and high is None:
+            span = "any value"
+        elif high is None:
+            span = f">= {low:g}"
+        elif low is None:
+            span = f"<= {high:g}"
+        else:
+            span = f"{low:g}..{high:g}"
+        return f"{span}, whole numbers" if self.integer else span
 
 
 @dataclass(frozen=True)
@@ -71,22 +92,71 @@ def read_declaration(packaged_name: str, path: Path | None = None) -> dict:
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """The packaged catalogue by default; a path lets tests and forks try another one."""
     raw = read_declaration("catalogue.yaml", path)
-    features = tuple(_feature(entry) for entry in raw["features"])
-    catalogue = Catalogue(features, int(raw["version"]), dict(raw["stages"]))
+    version = int(raw["version"])
+    units = _units(raw.get("units") or {})
+    features = tuple(_feature(entry, units, version) for entry in raw["features"])
+    catalogue = Catalogue(features, version, dict(raw["stages"]))
     _check(catalogue)
     return catalogue
 
 
-def _feature(entry: dict) -> Feature:
+@dataclass(frozen=True)
+class _Range:
+    minimum: float | None
+    maximum: float | None
+    integer: bool
+
+
+RANGE_KEYS = ("minimum", "maximum")
+
+
+def _units(raw: dict) -> dict[str, _Range]:
+    return {name: _range(entry, f"unit {name}", False) for name, entry in raw.items()}
+
+
+def _range(entry: dict, where: str, integer: bool) -> _Range:
+    """`minimum` and `maximum` (numbers, or null for an open side), both declared, min <= max."""
+    missing = [key for key in RANGE_KEYS if key not in entry]
+    if missing:
+        raise CatalogueError(f"{where}: a range declares both minimum and maximum, lacks {missing}")
+    bounds = []
+    for key in RANGE_KEYS:
+        bound = entry[key]
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+            raise CatalogueError(f"{where}: {key} must be a number or null, got {bound!r}")
+        bounds.append(None if bound is None else float(bound))
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        raise CatalogueError(f"{where}: minimum {low:g} is above maximum {high:g}")
+    return _Range(low, high, bool(entry.get("integer", integer)))
+
+
+def _feature(entry: dict, units: dict[str, _Range], version: int) -> Feature:
     try:
+        name, unit = entry["name"], entry["unit"]
+        declared = units.get(unit)
+        if any(key in entry for key in RANGE_KEYS):
+            bounds = _range(entry, name, declared.integer if declared else False)
+        elif declared is not None:
+            bounds = replace(declared, integer=bool(entry.get("integer", declared.integer)))
+        elif version >= RANGES_SINCE_VERSION:
+            raise CatalogueError(
+                f"{name}: no range: declare minimum and maximum on the feature or on unit "
+                f"{unit!r} under `units`"
+            )
+        else:
+            bounds = _Range(None, None, False)
         return Feature(
-            name=entry["name"],
+            name=name,
             stage=entry["stage"],
-            unit=entry["unit"],
+            unit=unit,
             direction=entry["direction"],
             actionable=bool(entry["actionable"]),
             description=entry["description"],
             denominator=entry.get("denominator"),
+            minimum=bounds.minimum,
+            maximum=bounds.maximum,
+            integer=bounds.integer,
         )
     except KeyError as exc:
         raise CatalogueError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StringConstraints,
     create_model,
     field_validator,
     model_validator,
@@ -25,14 +26,26 @@ from pydantic import (
 
 from features.catalogue import Catalogue, Feature
 from features.contract import ORDER_COLUMNS, Column
-from features.dataset import TREND_FEATURES
-from features.rulebook import MAX_POINTS, TIER_CODES
 from serving.config import ServiceConfig
 from training.explain_schema import Forecast, MerchantExplanation, ModelInfo
 
-TREND_NAMES = frozenset(f"{name}_trend" for name in TREND_FEATURES)
-NON_NEGATIVE_UNITS = ("hours", "days", "orders")
-MERCHANT_ID_MAX_LENGTH = 200
+IDENTIFIER_MAX_LENGTH = 200
+# No control character anywhere (C0, DEL, C1) and no whitespace at either end: an id that prints
+# the same as another, or forges a log line, names no merchant.
+IDENTIFIER_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+IDENTIFIER_RULE = (
+    f"1 to {IDENTIFIER_MAX_LENGTH} characters, no control characters, no whitespace at either end."
+)
+# Every merchant and order id, on every endpoint. A pattern, not a Python validator: pydantic
+# checks it in Rust, so 100,000 orders stay on its fast path.
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=IDENTIFIER_MAX_LENGTH, pattern=IDENTIFIER_PATTERN),
+]
+# An order time must carry its zone (Z or +hh:mm): without one it is ambiguous by up to a day,
+# and reading it as UTC silently shifts every stage clock of a merchant who meant local time.
+ZONED_TIME_PATTERN = r"\d(?:[Zz]|[+-]\d\d:?\d\d)$"
+ZONE_RULE = "With its time zone (Z or +hh:mm); a time without one is refused."
 # The midnights pandas can hold in nanoseconds (pd.Timestamp.min..max is 1677-09-21 00:12:43 to
 # 2262-04-11 23:47:16): the feature builder works in pd.Timestamp, so a snapshot outside fails there.
 FIRST_SNAPSHOT = datetime(1677, 9, 22, tzinfo=UTC)
@@ -60,39 +73,11 @@ EXAMPLE_FEATURES: dict[str, float] = {
 }
 
 
-def feature_bounds(feature: Feature) -> tuple[float | None, float | None]:
-    """The values a feature can take, read off its catalogue entry.
-
-    A share over a declared denominator lies in 0..1; a duration or a count cannot be negative; a
-    trend is a difference of two windows and may be either sign; other ratios (surge ratio, growth,
-    coefficient of variation) are unbounded. A value outside these is a client bug (a percentage
-    sent as 93, a duration with its sign flipped), so the API refuses it instead of scoring it."""
-    if feature.name in TREND_NAMES:
-        return None, None
-    if feature.denominator is not None:
-        return 0.0, 1.0
-    if feature.unit in NON_NEGATIVE_UNITS:
-        return 0.0, None
-    if feature.unit == "points":
-        return 0.0, MAX_POINTS
-    if feature.unit == "tier":
-        return float(min(TIER_CODES.values())), float(max(TIER_CODES.values()))
-    return None, None
-
-
 def feature_description(feature: Feature) -> str:
-    low, high = feature_bounds(feature)
-    span = "any value" if low is None and high is None else _span(low, high)
     return (
         f"{feature.description} Stage: {feature.stage}; unit: {feature.unit}; "
-        f"better: {feature.direction}; {span}; null or absent = unknown."
+        f"better: {feature.direction}; {feature.range_text}; null or absent = unknown."
     )
-
-
-def _span(low: float | None, high: float | None) -> str:
-    if high is None:
-        return f">= {low:g}"
-    return f"{low:g}..{high:g}"
 
 
 class _FeatureValuesBase(BaseModel):
@@ -115,15 +100,18 @@ class _FeatureValuesBase(BaseModel):
 
 
 def feature_values_model(catalogue: Catalogue) -> type[BaseModel]:
+    """One optional float per feature, refused outside the catalogue's declared range: a value
+    there is a client bug (a percentage sent as 93, a sign flipped, a tier code of 1.5), and
+    scoring it would answer with a confident forecast for a merchant that cannot exist."""
     fields: dict[str, Any] = {}
     for feature in catalogue.features:
-        low, high = feature_bounds(feature)
         fields[feature.name] = (
             float | None,
             Field(
                 default=None,
-                ge=low,
-                le=high,
+                ge=feature.minimum,
+                le=feature.maximum,
+                multiple_of=1 if feature.integer else None,
                 strict=True,
                 allow_inf_nan=False,
                 description=feature_description(feature),
@@ -142,7 +130,7 @@ def _merchant_model(features: type[BaseModel]) -> type[BaseModel]:
         "MerchantFeatures",
         __config__=ConfigDict(extra="forbid"),
         __doc__="One merchant: its id and its feature values at the snapshot to forecast from.",
-        merchant_id=(str, Field(min_length=1, max_length=MERCHANT_ID_MAX_LENGTH)),
+        merchant_id=(Identifier, Field(description=f"The merchant's id: {IDENTIFIER_RULE}")),
         features=(features, Field(default_factory=features)),
     )
 
@@ -165,23 +153,32 @@ def _batch_request_model(
 
 
 def _order_field(column: Column) -> tuple[Any, Any]:
-    """A contract column as a JSON field: its JSON type only; the contract judges the content."""
+    """A contract column as a JSON field: its JSON type, the id rule and a time's zone; the
+    contract judges the rest of the content."""
     extra: dict[str, Any] = {}
+    description = column.description
+    pattern = None
     if column.kind == "bool":
         kind: Any = StrictBool
     elif column.kind == "int":
         kind = StrictInt
+    elif column.kind == "id":
+        kind = Identifier
+        description = f"{description} {IDENTIFIER_RULE}"
     else:
         kind = str
     if column.kind == "timestamp":
         extra["format"] = "date-time"
+        pattern = ZONED_TIME_PATTERN
+        description = f"{description} {ZONE_RULE}"
     if column.values:
         extra["enum"] = list(column.values)
     field = Field(
         default=... if column.required else None,
-        description=column.description,
+        description=description,
         ge=column.min_value,
         le=column.max_value,
+        pattern=pattern,
         json_schema_extra=extra or None,
     )
     return (kind if column.required else kind | None), field
@@ -234,10 +231,13 @@ EXAMPLE_ORDERS_REQUEST: dict[str, Any] = {
 class _OrdersRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_ORDERS_REQUEST})
     midnight_message: ClassVar[str] = "snapshot_at must be a midnight UTC (features are daily)"
+    zone_message: ClassVar[str] = (
+        "snapshot_at needs its time zone (e.g. 2026-03-02T00:00:00Z): a time without one is "
+        "refused, as order times are"
+    )
 
     snapshot_at: datetime = Field(
-        description="Forecast as of this midnight UTC; only events before it are used. "
-        "A time without a zone is read as UTC."
+        description="Forecast as of this midnight UTC; only events before it are used. " + ZONE_RULE
     )
     include_features: bool = Field(
         default=False, description="Return the built feature values with each forecast."
@@ -246,6 +246,8 @@ class _OrdersRequestBase(BaseModel):
     @field_validator("snapshot_at")
     @classmethod
     def _midnight_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError(cls.zone_message)
         utc = _as_utc(value)
         if not FIRST_SNAPSHOT <= utc <= LAST_SNAPSHOT:
             raise ValueError(
@@ -258,11 +260,9 @@ class _OrdersRequestBase(BaseModel):
 
 
 def _as_utc(value: datetime) -> datetime:
-    """`value` in UTC (naive = UTC); a time whose UTC date falls outside year 1..9999 (e.g.
+    """A zoned `value` in UTC; a time whose UTC date falls outside year 1..9999 (e.g.
     0001-01-01T00:30+01:00) cannot be a datetime, so it is clamped past the snapshot range
     instead of raising OverflowError, which pydantic would not turn into a 400."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
     try:
         return value.astimezone(UTC)
     except OverflowError:

@@ -1,4 +1,4 @@
-"""The API schema is derived from the catalogue and the contract, with ranges from catalogue fields."""
+"""The API schema is derived from the catalogue and the contract, with the catalogue's ranges."""
 
 from __future__ import annotations
 
@@ -10,40 +10,61 @@ from pydantic import ValidationError
 from features.catalogue import load_catalogue
 from features.contract import ORDER_COLUMNS, REQUIRED_COLUMNS
 from serving.config import ServiceConfig
-from serving.schema import (
-    EXAMPLE_ORDERS_REQUEST,
-    TREND_NAMES,
-    build_api_models,
-    feature_bounds,
-)
+from serving.schema import EXAMPLE_ORDERS_REQUEST, IDENTIFIER_MAX_LENGTH, build_api_models
 
 CATALOGUE = load_catalogue()
 API = build_api_models(CATALOGUE, ServiceConfig(max_batch=3, max_orders=5))
-UNBOUNDED_RATIOS = {
-    "surge_pick_pack_p90_ratio",
-    "burstiness_peak_hour_ratio",
-    "order_growth_rate",
-    "transit_hours_cv",
-}
+
+
+def _predict_body(merchant_id: str = "m", **features: object) -> str:
+    return json.dumps({"merchants": [{"merchant_id": merchant_id, "features": features}]})
 
 
 @pytest.mark.parametrize("feature", CATALOGUE.features, ids=lambda f: f.name)
-def test_bounds_follow_the_catalogue_fields(feature):
-    low, high = feature_bounds(feature)
-    if feature.name in TREND_NAMES:
-        assert (low, high) == (None, None)
-    elif feature.denominator is not None:
-        assert (low, high) == (0.0, 1.0)
-    elif feature.unit in ("hours", "days", "orders"):
-        assert (low, high) == (0.0, None)
-    if feature.name in UNBOUNDED_RATIOS or feature.name.endswith("_trend"):
-        assert (low, high) == (None, None)
+def test_the_schema_bounds_are_the_catalogue_range(feature):
+    schema = API.feature_values.model_json_schema()["properties"][feature.name]["anyOf"][0]
+    assert schema.get("minimum") == feature.minimum
+    assert schema.get("maximum") == feature.maximum
+    assert (schema.get("multipleOf") == 1) == feature.integer
+    assert feature.range_text in API.feature_values.model_fields[feature.name].description
 
 
-def test_every_rate_is_a_share():
-    rates = [f for f in CATALOGUE.features if f.name.endswith("_rate") and f.unit == "ratio"]
-    bounded = [f.name for f in rates if feature_bounds(f) == (0.0, 1.0)]
-    assert set(bounded) == {f.name for f in rates} - {"order_growth_rate"}
+@pytest.mark.parametrize(
+    ("name", "value", "kind"),
+    [
+        ("carrier_concentration_hhi", 7, "less_than_equal"),
+        ("livestream_order_share", 5, "less_than_equal"),
+        ("livestream_order_share", -2, "greater_than_equal"),
+        ("transit_hours_cv", -1, "greater_than_equal"),
+        ("late_dispatch_rate_trend", 50, "less_than_equal"),
+        ("burstiness_peak_hour_ratio", 0.5, "greater_than_equal"),
+        ("order_growth_rate", -1.5, "greater_than_equal"),
+        ("current_les_points_pick_pack", 6, "less_than_equal"),
+        ("current_tier_code", 1.5, "multiple_of"),
+        ("current_tier_code", 4, "less_than_equal"),
+        ("orders_in_window", 10.5, "multiple_of"),
+    ],
+)
+def test_impossible_values_are_refused_naming_the_field(name, value, kind):
+    """Issue 13 (6, 13): each of these was scored, one as Excellent."""
+    errors = _errors(API.predict_request, _predict_body(**{name: value}))
+    assert [(e["type"], e["loc"]) for e in errors] == [(kind, ("merchants", 0, "features", name))]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("carrier_concentration_hhi", 1),
+        ("transit_hours_cv", 2.5),
+        ("late_dispatch_rate_trend", -1),
+        ("pick_pack_hours_p90_trend", -400),
+        ("order_growth_rate", 12),
+        ("current_tier_code", 3.0),
+        ("orders_in_window", 740),
+    ],
+)
+def test_possible_values_at_and_inside_the_range_are_scored(name, value):
+    API.predict_request.model_validate_json(_predict_body(**{name: value}))
 
 
 def test_feature_fields_are_the_catalogue():
@@ -95,6 +116,61 @@ def test_a_rate_must_be_a_finite_number_in_0_1(value, kind):
     assert [(e["type"], e["loc"][-1]) for e in errors] == [(kind, "late_dispatch_rate")]
 
 
+@pytest.mark.parametrize(
+    "merchant_id",
+    [
+        "",
+        "x" * (IDENTIFIER_MAX_LENGTH + 1),
+        "x" * 100_000,
+        "   ",
+        " shop-1",
+        "shop-1\t",
+        "shop\x00-1",
+        "shop\n-1",
+        "shop\x7f",
+        "shop\x85",
+    ],
+    ids=["empty", "201", "100000", "blank", "lead", "trail", "nul", "newline", "del", "c1"],
+)
+def test_one_merchant_id_rule_on_every_endpoint(merchant_id):
+    """Issue 13 (13): the same id is refused by /predict, /explain and /predict_orders."""
+    for model in (API.predict_request, API.explain_request):
+        errors = _errors(model, _predict_body(merchant_id))
+        assert [e["loc"] for e in errors] == [("merchants", 0, "merchant_id")]
+    order = {**EXAMPLE_ORDERS_REQUEST["orders"][0], "merchant_id": merchant_id}
+    body = json.dumps({**EXAMPLE_ORDERS_REQUEST, "orders": [order]})
+    assert [e["loc"] for e in _errors(API.orders_request, body)] == [("orders", 0, "merchant_id")]
+
+
+@pytest.mark.parametrize("merchant_id", ["shop-0042", "x" * IDENTIFIER_MAX_LENGTH, "Café 7", "a"])
+def test_ordinary_merchant_ids_are_accepted(merchant_id):
+    API.predict_request.model_validate_json(_predict_body(merchant_id))
+    order = {**EXAMPLE_ORDERS_REQUEST["orders"][0], "merchant_id": merchant_id}
+    API.orders_request.model_validate({**EXAMPLE_ORDERS_REQUEST, "orders": [order]})
+
+
+@pytest.mark.parametrize(
+    ("paid_at", "ok"),
+    [
+        ("2026-02-20T19:02:40Z", True),
+        ("2026-02-20T19:02:40.123456789+00:00", True),
+        ("2026-02-21T01:02:40+0600", True),
+        ("2026-02-20T14:02:40-05:00", True),
+        ("2026-02-20T19:02:40", False),
+        ("2026-02-20 19:02:40", False),
+        ("2026-02-20", False),
+    ],
+)
+def test_order_times_need_their_zone(paid_at, ok):
+    """Issue 13 (13): a naive order time was read as UTC without a word; now a 400 naming it."""
+    order = {**EXAMPLE_ORDERS_REQUEST["orders"][0], "paid_at": paid_at}
+    body = json.dumps({**EXAMPLE_ORDERS_REQUEST, "orders": [order]})
+    if ok:
+        API.orders_request.model_validate_json(body)
+    else:
+        assert [e["loc"] for e in _errors(API.orders_request, body)] == [("orders", 0, "paid_at")]
+
+
 def test_trends_may_be_negative_and_nulls_are_unknown():
     body = {"merchants": [{"merchant_id": "m", "features": {"late_dispatch_rate_trend": -0.3}}]}
     request = API.predict_request.model_validate(body)
@@ -114,7 +190,8 @@ def test_batch_limits_come_from_the_config():
     ("snapshot", "ok"),
     [
         ("2026-03-02T00:00:00Z", True),
-        ("2026-03-02T00:00:00", True),
+        ("2026-03-02T00:00:00", False),
+        ("2026-03-02", False),
         ("2026-03-02T01:00:00+01:00", True),
         ("2026-03-02T00:00:01Z", False),
         ("2026-03-02T00:00:00+01:00", False),
