@@ -5,20 +5,103 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import traceback
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from features.validation import ValidationResult
+
+LOG_FILE_ENV = "LES_LOG_FILE"
+DEFAULT_LOG_FILE = "les.log"
+# Error classes of these packages are written for the user: their message is the whole story.
+PROJECT_PACKAGES = ("features", "training", "serving")
+OS_REASONS = {  # the problem in words, for the path an OSError names
+    errno.EEXIST: "exists and is not a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+}
+
+
+class ErrorBoundary(TyperGroup):
+    """The one error boundary of every `les` command (nested groups run inside it).
+
+    Bad input (an unreadable or empty file, an output path that cannot be written, anything the
+    project's own errors say) is one red line and exit 2; exit 1 stays `les validate`'s "rows
+    rejected". Anything else is a bug: one line naming its type and the log that holds the full
+    traceback, exit 1, so it is neither hidden nor dressed up as bad input."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # exits and usage errors
+            raise
+        except Exception as exc:
+            if not is_expected_error(exc):
+                log = log_traceback(exc)
+                console.print(
+                    f"[red]unexpected {type(exc).__name__}:[/] {escape(str(exc))} (a bug in les; "
+                    f"the full traceback is in {log})",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(1) from exc
+            console.print(f"[red]error:[/] {escape(describe_error(exc))}", soft_wrap=True)
+            raise typer.Exit(2) from exc
+
+
+def is_expected_error(exc: BaseException) -> bool:
+    """A file system error, an unreadable table, or one of the project's own errors."""
+    import pyarrow as pa
+
+    if isinstance(
+        exc, OSError | pa.ArrowInvalid | pd.errors.EmptyDataError | pd.errors.ParserError
+    ):
+        return True
+    return any(c.__module__.partition(".")[0] in PROJECT_PACKAGES for c in type(exc).__mro__)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The line to print: an OSError as its path and the problem, anything else its message."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = OS_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+        target = f" -> {exc.filename2}" if exc.filename2 else ""
+        return f"{exc.filename}{target}: {reason}"
+    return str(exc) or type(exc).__name__
+
+
+def log_traceback(exc: BaseException) -> str:
+    """Append `exc`'s traceback to $LES_LOG_FILE (default ./les.log); the path, or why not."""
+    path = Path(os.environ.get(LOG_FILE_ENV, DEFAULT_LOG_FILE))
+    try:
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"{datetime.now(UTC).isoformat()} ERROR les: unexpected error\n")
+            log.write("".join(traceback.format_exception(exc)))
+    except OSError as err:
+        return f"no log ({path}: {describe_error(err)})"
+    return str(path)
+
 
 app = typer.Typer(
     name="les",
     help="Predictive Logistics Experience Score: forecast a merchant's next LES tier.",
     no_args_is_help=True,
     add_completion=False,
+    cls=ErrorBoundary,
 )
 ingest_app = typer.Typer(help="Convert a public dataset into the canonical order table.")
 app.add_typer(ingest_app, name="ingest")
@@ -69,15 +152,35 @@ def _counts_table(title: str, counts: dict[str, int], key: str = "value") -> Tab
     return table
 
 
-def _read_valid_orders(path: Path) -> pd.DataFrame:
+def _read_orders(path: Path) -> ValidationResult:
+    """`read_orders`, or exit 2 naming the path: unreadable, outside the contract, or no rows."""
     from features.contract import ContractError
     from features.io import TableReadError, read_orders
 
     try:
         result = read_orders(path)
-    except (ContractError, TableReadError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+    except TableReadError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
+    except ContractError as exc:
+        console.print(f"[red]error:[/] {path}: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    if not len(result.valid) + len(result.rejected):
+        console.print(f"[red]error:[/] {path}: no rows (a header only?)", soft_wrap=True)
+        raise typer.Exit(2)
+    return result
+
+
+def _read_valid_orders(path: Path) -> pd.DataFrame:
+    """The contract-valid orders of `path`; none at all is exit 2, since nothing can be built."""
+    result = _read_orders(path)
+    if not len(result.valid):
+        console.print(
+            f"[red]error:[/] {path}: no valid rows, all {len(result.rejected):,} rejected by the "
+            f"contract (see `les validate {path}`)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     if len(result.rejected):
         console.print(
             f"[yellow]{len(result.rejected):,} rows rejected by the contract were left "
@@ -93,15 +196,11 @@ def validate(
         Path | None, typer.Option(help="Write rejected rows (with reject_reason) here.")
     ] = None,
 ) -> None:
-    """Check orders against the contract. Exit 0: all valid; 1: some rejected; 2: unreadable."""
-    from features.contract import ContractError
-    from features.io import TableReadError, read_orders, write_table
+    """Check orders against the contract. Exit 0: all valid; 1: some rejected; 2: unreadable,
+    no rows, or --rejected-out cannot be written."""
+    from features.io import write_table
 
-    try:
-        result = read_orders(path)
-    except (ContractError, TableReadError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+    result = _read_orders(path)
     console.print(f"{len(result.valid):,} valid, {len(result.rejected):,} rejected rows")
     if result.ignored_columns:
         console.print(f"[yellow]columns outside the contract, ignored:[/] {result.ignored_columns}")
@@ -351,16 +450,23 @@ def ingest_olist(
     """Convert the public Olist Brazilian e-commerce CSVs into canonical orders (docs/olist.md).
 
     Every (order, seller) row is written, including rows the contract rejects; the summary
-    counts them by reason. Exit 0: written; 2: the folder is not in the Olist layout.
+    counts them by reason. Exit 0: written; 2: the folder is not in the Olist layout, or holds
+    no rows.
     """
     from features.io import TableReadError, write_table
-    from features.olist import OlistFormatError, read_olist, summarise_olist
+    from features.olist import OLIST_TABLES, OlistFormatError, read_olist, summarise_olist
 
     try:
+        for table in OLIST_TABLES:  # pandas' own message for an empty file names none
+            path = directory / table.file_name
+            if path.is_file() and not path.stat().st_size:
+                raise TableReadError(f"{path}: empty file (no header, no rows)")
         result = read_olist(directory)
+        if not len(result.orders):
+            raise OlistFormatError(f"{directory}: no (order, seller) rows to write")
         write_table(result.orders, out)
     except (OlistFormatError, TableReadError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     s = summarise_olist(result)
     span = (

@@ -40,13 +40,25 @@ class RecipeError(ValueError):
 
 
 def read_table(path: Path) -> pd.DataFrame:
+    """The table at `path`; TableReadError naming the path and the problem when it is not one
+    (empty, truncated, another format under the suffix, unreadable)."""
+    import pyarrow as pa
+
     path = Path(path)
     if not path.exists():
         raise TableReadError(f"{path}: no such file or folder")
     if path.is_dir() or path.suffix == ".parquet":
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise TableReadError(f"{path}: not a readable parquet table ({exc})") from exc
     if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except pd.errors.EmptyDataError as exc:
+            raise TableReadError(f"{path}: empty file (no header, no rows)") from exc
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+            raise TableReadError(f"{path}: not a readable CSV table ({exc})") from exc
     raise TableReadError(f"{path}: unknown table format {path.suffix!r} (use .csv or .parquet)")
 
 

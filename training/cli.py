@@ -17,6 +17,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from features.cli import (
+    DEFAULT_LOG_FILE,
+    LOG_FILE_ENV,
     EngineOption,
     SchedulerOption,
     _counts_table,
@@ -31,8 +33,6 @@ from training.registered import DEFAULT_MODEL_URI
 __all__ = ["app"]
 
 
-LOG_FILE_ENV = "LES_LOG_FILE"
-DEFAULT_LOG_FILE = "les.log"
 # Libraries that log progress and notices of their own; their records go to the log file.
 LIBRARY_LOGGERS = ("mlflow", "alembic", "distributed", "lightgbm", "urllib3")
 SERVER_COMMANDS = ("serve",)  # the server's log is its output
@@ -116,12 +116,16 @@ def train(
     train_config = load_train_config(config, experiment_name=experiment)
     engine_cfg = engine_config(engine, scheduler)
     recipe = _dataset_recipe(dataset)
+    source = str(dataset) if dataset is not None else f"the dataset built from {orders}"
     if not engine_cfg.is_dask:
-        _train_and_report(_load_or_build_dataset(dataset, orders, recipe), train_config, recipe)
+        frame = _load_or_build_dataset(dataset, orders, recipe)
+        _check_dataset(frame, train_config, source)
+        _train_and_report(frame, train_config, recipe)
         return
     from training.distributed import train_and_register_dask
 
     with engine_session(engine_cfg) as client, _dask_dataset(client, dataset, orders) as frame:
+        _check_dataset(frame, train_config, source)
         train = partial(train_and_register_dask, client, recipe=recipe)
         _train_and_report(frame, train_config, recipe, train)
 
@@ -233,6 +237,8 @@ def score(
 
     With --explain each row also carries the base score and the points of every stage; base +
     stages + bounds = predicted score. Memory is bounded by one chunk on either engine."""
+    import pyarrow as pa
+
     from features.distributed import is_folder_target
     from features.io import TableReadError
     from training.batch_scoring import dataset_files, score_dask, score_pandas
@@ -259,6 +265,9 @@ def score(
                 run = score_pandas(loaded, dataset, out, choice, explain, advance)
     except (ScoringInputError, TableReadError) as exc:
         console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except pa.ArrowInvalid as exc:  # pyarrow's message names no file
+        console.print(f"[red]error:[/] {dataset}: not a readable parquet table ({exc})")
         raise typer.Exit(2) from exc
     if not run.summary.rows:
         console.print(f"[red]error:[/] no row of {dataset} matches {choice.describe()}")
@@ -292,20 +301,30 @@ def _dataset_recipe(dataset: Path | None):
 
 
 def _load_or_build_dataset(dataset: Path | None, orders: Path | None, recipe):
+    from features.cli import _read_valid_orders
     from features.dataset import build_dataset
-    from features.io import read_orders, read_table
+    from features.io import read_table
     from features.rulebook import load_rulebook
 
     if dataset is not None:
         return read_table(dataset)
-    result = read_orders(orders)
-    if len(result.rejected):
-        console.print(
-            f"[yellow]{len(result.rejected):,} order rows rejected by the contract "
-            f"(run `les validate {orders}` for reasons)[/]"
-        )
+    valid = _read_valid_orders(orders)
     with console.status("building (merchant, snapshot) features and labels"):
-        return build_dataset(result.valid, recipe.config, recipe.rulebook(load_rulebook()))
+        return build_dataset(valid, recipe.config, recipe.rulebook(load_rulebook()))
+
+
+def _check_dataset(frame, train_config, source: str) -> None:
+    """Labels present and every model feature numeric, from the schema (pandas or Dask), before
+    the backtest: a bad dataset is exit 2 at once and starts no MLflow run."""
+    from features.catalogue import load_catalogue
+    from training.pipeline import TrainingError, check_dataset, model_feature_names
+
+    features = model_feature_names(load_catalogue(), train_config)
+    try:
+        check_dataset(frame.columns, frame.dtypes, features)
+    except TrainingError as exc:
+        console.print(f"[red]cannot train:[/] {source}: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,6 +253,34 @@ def check_trainable(n_rows: int, tiers: Iterable[object]) -> None:
     present = sorted(str(t) for t in tiers)
     if len(present) < 2:
         raise TrainingError(f"labels hold a single tier {present}; a forecaster needs at least two")
+
+
+LABEL_COLUMNS = ("merchant_id", "snapshot_at", "label_tier", "label_complete")
+
+
+def check_dataset(
+    columns: Iterable[str], dtypes: Mapping[str, object], features: Iterable[str]
+) -> None:
+    """Raise TrainingError naming the columns unless the dataset holds the label columns and every
+    model feature as a numeric column: checked from the schema alone (a pandas or a Dask frame),
+    before a backtest that would fail on them minutes later inside an MLflow run."""
+    present = set(columns)
+    features = tuple(features)
+    missing = [c for c in (*LABEL_COLUMNS, *features) if c not in present]
+    if missing:
+        raise TrainingError(
+            f"the dataset lacks the columns {missing}; build it with `les build-dataset`"
+        )
+    not_numeric = [
+        f"{name} ({dtypes[name]})"
+        for name in features
+        if not pd.api.types.is_numeric_dtype(dtypes[name])
+    ]
+    if not_numeric:
+        raise TrainingError(
+            f"feature columns are not numeric: {', '.join(not_numeric)}; a model feature holds "
+            "numbers (missing values as empty)"
+        )
 
 
 def _log_run(
