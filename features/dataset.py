@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.catalogue import FULFILMENT_STAGES, load_catalogue
 from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_event_parts, order_events
-from features.rulebook import TIER_CODES, Rulebook, rulebook_inputs, score_les
+from features.rulebook import MAX_POINTS, TIER_CODES, Rulebook, rulebook_inputs, score_les
 from features.window_grid import WindowRequest
 from features.windows import WindowConfig, window_feature_arrays
 
@@ -145,8 +145,9 @@ def _stage_points(les: pd.DataFrame, rules: Rulebook, prefix: str) -> dict[str, 
         parts[m.stage] += np.where(present, points * m.weight, 0.0)
     scored = ~np.isnan(les["les_score"].to_numpy(dtype=float))
     with np.errstate(invalid="ignore", divide="ignore"):
+        # clipped to the LES scale: one stage holding all counted weight divides to 5 + 1 ulp
         return {
-            f"{prefix}{stage}": np.where(scored, total / counted, np.nan)
+            f"{prefix}{stage}": np.where(scored, np.clip(total / counted, 0.0, MAX_POINTS), np.nan)
             for stage, total in parts.items()
         }
 

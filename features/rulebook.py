@@ -277,7 +277,9 @@ def score_les(metric_frame: pd.DataFrame, rules: Rulebook) -> pd.DataFrame:
     orders = _floats(metric_frame["orders_in_window"], "orders_in_window")
     scored = (orders >= rules.min_orders) & (counted_weight > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["les_score"] = np.where(scored, weighted / counted_weight, np.nan)
+        # clipped to the scale: all points 5 over the counted weight can divide to 5 + 1 ulp
+        mean_points = np.clip(weighted / counted_weight, 0.0, MAX_POINTS)
+        out["les_score"] = np.where(scored, mean_points, np.nan)
     out["les_tier"] = tier_from_score(out["les_score"], rules)
     return out
 

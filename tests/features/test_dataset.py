@@ -172,6 +172,8 @@ def test_current_stage_points_add_up_to_the_current_score(seed: int) -> None:
     assert scored.any()
     np.testing.assert_allclose(points[scored].sum(axis=1), dataset.loc[scored, "current_les_score"])
     assert points[~scored].isna().all(axis=None)
+    on_scale = points[scored].stack().between(0.0, 5.0)  # never 5 + 1 ulp from the division
+    assert on_scale.all() and dataset.loc[scored, "current_les_score"].between(0.0, 5.0).all()
 
 
 def test_history_rates_cover_three_windows() -> None:
