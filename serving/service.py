@@ -6,8 +6,14 @@ BentoML adds /healthz, /livez, /readyz, /metrics and the OpenAPI document at /do
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import shutil
 import sys
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -25,6 +31,38 @@ CATALOGUE = load_catalogue()
 API = build_api_models(CATALOGUE, CONFIG)
 MODEL_HEADERS = ModelHeaders()
 quiet_client_errors()
+LOGGER = logging.getLogger("les.serving")
+
+
+def run_dir(supervisor_pid: int) -> Path:
+    """The folder where one server's workers record their pids: keyed by the supervisor, the
+    process that spawns every worker (and respawns a dead one under the same index)."""
+    return Path(tempfile.gettempdir()) / f"les-serve-{supervisor_pid}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def record_worker_start(directory: Path, index: int, pid: int) -> int | None:
+    """Record worker `index` as process `pid`; return its predecessor's pid if that one is gone.
+
+    BentoML's supervisor (a circus arbiter) respawns a killed worker silently, so the replacement
+    is the first to know: it finds the previous holder of its index recorded and dead."""
+    record = directory / f"worker-{index}.pid"
+    previous = int(record.read_text()) if record.is_file() else None
+    partial = record.with_suffix(f".{pid}.tmp")
+    partial.write_text(str(pid))
+    partial.replace(record)
+    if previous is None or previous == pid or pid_alive(previous):
+        return None
+    return previous
 
 
 @bentoml.service(
@@ -56,20 +94,45 @@ class LesService:
             "Merchant forecasts served, by endpoint.",
             ["endpoint"],
         )
+        self.worker_restarts_total = Counter(
+            "les_worker_restarts", "Workers started in place of one whose process died."
+        )
+        self._note_restart()
+
+    def _note_restart(self) -> None:
+        """A WARNING line and a count on /metrics when this worker replaces a dead one."""
+        from bentoml._internal.context import server_context
+
+        directory = run_dir(os.getppid())
+        if not directory.is_dir():
+            return
+        index = server_context.worker_index or 1
+        previous = record_worker_start(directory, index, os.getpid())
+        if previous is not None:
+            LOGGER.warning("worker %d restarted (previous pid %d gone)", index, previous)
+            self.worker_restarts_total.inc()
 
     @bentoml.on_deployment
     def check_model() -> None:
         """Once, in the supervisor, before any worker: a missing registry, alias or artifact
-        stops `bentoml serve` here with one message instead of respawning failing workers."""
+        stops `bentoml serve` here with one message instead of respawning failing workers.
+        Then the run folder where workers record themselves, so a respawned one is noticed."""
         try:
             loading.preflight(CONFIG, CATALOGUE, load_rulebook())
         except loading.StartupError as exc:
             print(f"les serving cannot start: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        directory = run_dir(os.getpid())
+        shutil.rmtree(directory, ignore_errors=True)  # a previous server's, if the pid is reused
+        directory.mkdir()
+        atexit.register(shutil.rmtree, directory, True)
 
     @bentoml.api(route="/predict", input_spec=API.predict_request, output_spec=PredictResponse)
-    async def predict(self, merchants: list[Any]) -> PredictResponse:
-        """Forecast tier, tier probabilities and LES score for a batch of merchants' features."""
+    def predict(self, merchants: list[Any]) -> PredictResponse:
+        """Forecast tier, tier probabilities and LES score for a batch of merchants' features.
+
+        Sync on purpose, like every API here: BentoML runs sync APIs in its worker thread, so a
+        big batch never holds the event loop that answers /livez and /readyz."""
         response = scoring.predict(self.served, merchants)
         self.forecasts_total.labels("predict").inc(len(merchants))
         return response
@@ -91,7 +154,7 @@ class LesService:
         return response
 
     @bentoml.api(route="/explain", input_spec=API.explain_request, output_spec=ExplainResponse)
-    async def explain(self, merchants: list[Any]) -> ExplainResponse:
+    def explain(self, merchants: list[Any]) -> ExplainResponse:
         """The forecast plus score points per fulfilment stage (base + stages + bounds = score)
         and ranked what-if advice, each re-scored by the model."""
         response = scoring.explain(self.served, merchants, CONFIG.max_advice)
