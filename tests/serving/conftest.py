@@ -176,7 +176,9 @@ def running_server(store: Store, directory: Path, workers: int = 1, **env: str) 
         process = subprocess.Popen(
             les_serve(port, workers),
             cwd=directory,
-            env=server_env(store, **env),
+            # Its own BentoML home: each BentoML server empties $BENTOML_HOME/prometheus_multiproc_dir
+            # when it starts, which would wipe the /metrics of a server already running.
+            env=server_env(store, BENTOML_HOME=str(directory / f"bentoml-{port}"), **env),
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
