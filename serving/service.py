@@ -25,6 +25,7 @@ from serving import loading, scoring
 from serving.config import config_from_env
 from serving.http import GuardMiddleware, ModelHeaders, quiet_client_errors
 from serving.schema import ExplainResponse, OrdersResponse, PredictResponse, build_api_models
+from training.tracking import process_alive
 
 CONFIG = config_from_env()
 CATALOGUE = load_catalogue()
@@ -40,16 +41,6 @@ def run_dir(supervisor_pid: int) -> Path:
     return Path(tempfile.gettempdir()) / f"les-serve-{supervisor_pid}"
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def record_worker_start(directory: Path, index: int, pid: int) -> int | None:
     """Record worker `index` as process `pid`; return its predecessor's pid if that one is gone.
 
@@ -60,7 +51,7 @@ def record_worker_start(directory: Path, index: int, pid: int) -> int | None:
     partial = record.with_suffix(f".{pid}.tmp")
     partial.write_text(str(pid))
     partial.replace(record)
-    if previous is None or previous == pid or pid_alive(previous):
+    if previous is None or previous == pid or process_alive(previous):
         return None
     return previous
 

@@ -152,13 +152,14 @@ def fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
     failed = []
     for run in runs:
         pid = run.data.tags.get(OWNER_PID_TAG, "")
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             client.set_terminated(run.info.run_id, status="FAILED")
             failed.append(run.info.run_id)
     return failed
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
