@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from training.backtest import trainable_rows
 from training.cli import app
 from training.tracking import activate, resolve_tracking
 
@@ -29,7 +31,7 @@ def test_eight_monthly_snapshots_with_a_90_day_horizon_train_on_shorter_folds(
     world = tmp_path / "world"
     run("generate", "--merchants", "40", "--days", "330", "--seed", "3", "--out", str(world))
     dataset = tmp_path / "dataset.parquet"
-    built = run(
+    run(
         "build-dataset",
         "--orders",
         str(world / "orders.parquet"),
@@ -40,7 +42,8 @@ def test_eight_monthly_snapshots_with_a_90_day_horizon_train_on_shorter_folds(
         "--cadence-days",
         "30",
     )
-    assert built
+    trainable = trainable_rows(pd.read_parquet(dataset))
+    assert trainable["snapshot_at"].nunique() == 8  # the premise: 8 monthly snapshots with labels
     config = tmp_path / "train.yaml"
     config.write_text("horizon_days: 90\nn_folds: 1\nmax_boost_rounds: 60\n")
     out = run("train", "--dataset", str(dataset), "--config", str(config))
