@@ -18,15 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from features.catalogue import load_catalogue
-from features.dataset import DatasetConfig, build_dataset
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
 from features.rulebook import load_rulebook
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 from training.config import load_train_config
-from training.explain import explain_records
-from training.global_report import independent_tree_explainer
+from training.explain.records import explain_records
+from training.explain.registered import load_registered_forecaster
 from training.models import feature_matrix
 from training.pipeline import train_and_register
-from training.registered import load_registered_forecaster
+from training.reports.model import independent_tree_explainer
 from training.tracking import TrackingConfig
 
 

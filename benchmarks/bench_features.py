@@ -13,11 +13,13 @@ import argparse
 import pandas as pd
 from _measure import measured
 
-from features.dataset import DatasetConfig, build_dataset, snapshot_grid
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig, snapshot_grid
 from features.events import order_events
 from features.rulebook import load_rulebook
 from features.windows import compute_window_metrics
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 
 
 def main() -> None:

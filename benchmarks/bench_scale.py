@@ -23,18 +23,20 @@ import pandas as pd
 from _measure import measured
 
 from features.catalogue import load_catalogue
-from features.dataset import DatasetConfig, build_dataset
-from features.distributed import PART_PATTERN, build_dataset_dask, part_files
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
+from features.distributed import build_dataset_dask
 from features.engine import EngineConfig, cluster_summary, engine_client
-from features.io import read_table
+from features.io import PART_PATTERN, part_files, read_table
 from features.rulebook import load_rulebook
 from features.validation import validate_orders
-from features.world import WorldConfig, generate_world
-from training.batch_scoring import score_dask, score_pandas
+from features.world import generate_world
+from features.world_params import WorldConfig
 from training.config import load_train_config
+from training.explain.registered import load_registered_forecaster
 from training.pipeline import train_and_register
-from training.registered import load_registered_forecaster
-from training.scoring import SnapshotChoice
+from training.scoring.batch import score_dask, score_pandas
+from training.scoring.rows import SnapshotChoice
 from training.tracking import TrackingConfig
 
 

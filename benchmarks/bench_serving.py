@@ -36,8 +36,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serving.schema import EXAMPLE_FEATURES  # noqa: E402
-from training.registered import DEFAULT_MODEL_URI, load_registered_forecaster  # noqa: E402
+from features.catalogue import load_catalogue  # noqa: E402
+from training.explain.registered import DEFAULT_MODEL_URI, load_registered_forecaster  # noqa: E402
 from training.tracking import resolve_tracking  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
@@ -72,7 +72,8 @@ def merchant_rows(feature_names: tuple[str, ...], n: int, dataset: Path | None) 
     if dataset is not None and dataset.exists():
         frame = pd.read_parquet(dataset, columns=["merchant_id", *feature_names])
         return frame.sample(n=min(n, len(frame)), random_state=0).reset_index(drop=True)
-    base = {name: EXAMPLE_FEATURES.get(name, np.nan) for name in feature_names}
+    examples = load_catalogue().examples()
+    base = {name: examples.get(name, np.nan) for name in feature_names}
     return pd.DataFrame([{"merchant_id": f"m{i}", **base} for i in range(n)])
 
 

@@ -10,9 +10,11 @@ import argparse
 from _measure import measured
 
 from features.catalogue import load_catalogue
-from features.dataset import DatasetConfig, build_dataset
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
 from features.rulebook import load_rulebook
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 from training.backtest import run_backtest, trainable_rows
 from training.config import load_train_config
 from training.models import fit_forecaster

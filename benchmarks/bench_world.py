@@ -12,7 +12,8 @@ import argparse
 
 from _measure import measured
 
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 
 
 def main() -> None:

@@ -20,11 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.dataset import DatasetConfig, build_dataset
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
 from features.olist import read_olist
-from features.rulebook import INSUFFICIENT, TIERS, compute_les, load_rulebook
+from features.rulebook import INSUFFICIENT, TIERS, load_rulebook
+from features.rulebook_scoring import compute_les
 from features.validation import validate_orders
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "olist_real"
 CHANGE_THRESHOLD = 0.10  # a late rate that moves by 10 points between halves is a changed seller

@@ -17,11 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 from features.catalogue import load_catalogue
-from features.dataset import DatasetConfig, build_dataset
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
 from features.olist import read_olist
 from features.rulebook import Rulebook, load_rulebook
 from features.validation import validate_orders
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 from training.backtest import MODEL, PERSISTENCE, BacktestResult, run_backtest, trainable_rows
 from training.config import load_train_config
 from training.pipeline import model_feature_names

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from features.errors import LesError
 
 FULFILMENT_STAGES = ("order_receipt", "pick_pack", "ship_transport", "order_delivery")
 STAGES = (*FULFILMENT_STAGES, "demand_context")
@@ -16,9 +19,14 @@ DIRECTIONS = ("lower", "higher", "neutral")
 # earlier one carries a catalogue without ranges, read with every feature unbounded (only this
 # code's catalogue, which must declare them, bounds the API).
 RANGES_SINCE_VERSION = 2
+# From this version on every unit declares its display and every feature an example value; an
+# earlier catalogue (a model registered before) is read with ratios as shares, the rest as numbers,
+# and no examples.
+SEMANTICS_SINCE_VERSION = 3
+DISPLAYS = ("share", "number")  # a share prints as a percentage, a number as it is
 
 
-class CatalogueError(ValueError):
+class CatalogueError(LesError, ValueError):
     """The catalogue file breaks its own rules; the message names the feature and field."""
 
 
@@ -34,6 +42,9 @@ class Feature:
     minimum: float | None = None
     maximum: float | None = None
     integer: bool = False
+    display: str = "number"
+    trend_of: str | None = None  # a trend: this source feature's window minus the previous one's
+    example: float | None = None
 
     @property
     def range_text(self) -> str:
@@ -70,6 +81,21 @@ class Catalogue:
                 return f
         raise KeyError(f"{name!r} is not in the feature catalogue")
 
+    def display_of(self, name: str, unit: str) -> str:
+        """The declared display of `name`, or the default for its unit if not catalogued here
+        (an explanation written by a model with features this code does not know)."""
+        known = {f.name: f.display for f in self.features}
+        return known.get(name) or default_display(unit)
+
+    @property
+    def trends(self) -> dict[str, str]:
+        """Each trend feature -> the feature it is the window-over-window change of."""
+        return {f.name: f.trend_of for f in self.features if f.trend_of is not None}
+
+    def examples(self) -> dict[str, float]:
+        """The example merchant: every feature that declares an example value, by name."""
+        return {f.name: f.example for f in self.features if f.example is not None}
+
     def stage_of(self, name: str) -> str:
         return self.feature(name).stage
 
@@ -105,13 +131,47 @@ class _Range:
     minimum: float | None
     maximum: float | None
     integer: bool
+    display: str | None = None
 
 
 RANGE_KEYS = ("minimum", "maximum")
 
 
 def _units(raw: dict) -> dict[str, _Range]:
-    return {name: _range(entry, f"unit {name}", False) for name, entry in raw.items()}
+    return {
+        name: replace(_range(entry, f"unit {name}", False), display=entry.get("display"))
+        for name, entry in raw.items()
+    }
+
+
+def default_display(unit: str) -> str:
+    """How a value is shown when no catalogue declares it (one from before displays were
+    declared, or a feature this code does not know): a ratio as a share."""
+    return "share" if unit == "ratio" else "number"
+
+
+def _display(entry: dict, declared: _Range | None, version: int) -> str:
+    """The feature's own display, else its unit's; a catalogue from before displays were declared
+    shows ratios as shares."""
+    display = entry.get("display", declared.display if declared else None)
+    if display is None and version >= SEMANTICS_SINCE_VERSION:
+        raise CatalogueError(
+            f"{entry['name']}: no display: declare one of {DISPLAYS} on the feature or its unit"
+        )
+    if display is None:
+        return default_display(entry["unit"])
+    if display not in DISPLAYS:
+        raise CatalogueError(f"{entry['name']}: display {display!r} is not one of {DISPLAYS}")
+    return display
+
+
+def _example(entry: dict, version: int) -> float | None:
+    example = entry.get("example")
+    if example is None and version >= SEMANTICS_SINCE_VERSION:
+        raise CatalogueError(f"{entry['name']}: no example value (every feature declares one)")
+    if example is not None and (isinstance(example, bool) or not isinstance(example, int | float)):
+        raise CatalogueError(f"{entry['name']}: example must be a number, got {example!r}")
+    return None if example is None else float(example)
 
 
 def _range(entry: dict, where: str, integer: bool) -> _Range:
@@ -157,6 +217,9 @@ def _feature(entry: dict, units: dict[str, _Range], version: int) -> Feature:
             minimum=bounds.minimum,
             maximum=bounds.maximum,
             integer=bounds.integer,
+            display=_display(entry, declared, version),
+            trend_of=entry.get("trend_of"),
+            example=_example(entry, version),
         )
     except KeyError as exc:
         raise CatalogueError(
@@ -180,3 +243,17 @@ def _check(catalogue: Catalogue) -> None:
             raise CatalogueError(
                 f"{f.name}: denominator {f.denominator!r} is not a catalogue feature"
             )
+        if f.trend_of is not None and (f.trend_of not in names or f.trend_of == f.name):
+            raise CatalogueError(
+                f"{f.name}: trend_of {f.trend_of!r} is not another catalogue feature"
+            )
+        if f.example is not None:
+            _check_example(f)
+
+
+def _check_example(f: Feature) -> None:
+    """An example is a value the API accepts: inside the range, whole when the feature is."""
+    low = -math.inf if f.minimum is None else f.minimum
+    high = math.inf if f.maximum is None else f.maximum
+    if not low <= f.example <= high or (f.integer and not f.example.is_integer()):
+        raise CatalogueError(f"{f.name}: example {f.example:g} is outside its range {f.range_text}")

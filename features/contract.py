@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.errors import LesError
+
 CHANNELS = ("livestream", "short_video", "storefront", "unknown")
 STATUSES = ("delivered", "in_transit", "cancelled", "returned", "lost")
 CANCELLED_BY = ("seller", "buyer", "platform", "none")
@@ -99,5 +101,5 @@ DTYPES: dict[str, str] = {
 }
 
 
-class ContractError(ValueError):
+class ContractError(LesError, ValueError):
     """The table cannot be read as orders at all (for example a required column is missing)."""

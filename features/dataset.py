@@ -6,110 +6,33 @@ A row whose label window runs past the data is kept (scoreable) but marked label
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
 import pandas as pd
 
 from features.catalogue import FULFILMENT_STAGES, load_catalogue
-from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_event_parts, order_events
-from features.rulebook import MAX_POINTS, TIER_CODES, Rulebook, rulebook_inputs, score_les
+from features.dataset_config import (
+    DAY,
+    DataBounds,
+    DatasetConfig,
+    data_bounds,
+    day_to_ts,
+    snapshot_grid,
+)
+from features.events import NO_DAY, NS_PER_DAY, OrderEvents, order_event_parts, order_events
+from features.rulebook import MAX_POINTS, TIER_CODES, Rulebook
+from features.rulebook_scoring import rulebook_inputs, score_les
+from features.snapshots import midnight_utc
 from features.window_grid import WindowRequest
 from features.windows import WindowConfig, window_feature_arrays
 
-TREND_FEATURES = (
-    "late_dispatch_rate",
-    "pick_pack_hours_p90",
-    "transit_hours_p90",
-    "pickup_within_24h_of_ready_rate",
-    "on_time_delivery_rate",
-)
-DAY = pd.Timedelta(days=1)
 MIN_ORDERS_PER_THREAD = 250_000
-HISTORY_WINDOWS = 3
 HISTORY_SUFFIX = "_history"
 CURRENT_POINTS_PREFIX = "current_les_points_"
 HISTORY_POINTS_PREFIX = "history_les_points_"
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    window_days: int = 30
-    horizon_days: int = 30
-    cadence_days: int = 7
-    min_observations: int = 5
-    first_snapshot: pd.Timestamp | None = None
-    last_snapshot: pd.Timestamp | None = None
-    # The `*_history` features look back this many days (0: 3 x window_days), so a sparse seller
-    # whose last window holds too few orders to score still shows its record.
-    history_days: int = 0
-
-    @property
-    def history_window_days(self) -> int:
-        return self.history_days or HISTORY_WINDOWS * self.window_days
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON values (snapshots as ISO text), so the recipe can travel in a file."""
-        raw = dataclasses.asdict(self)
-        return {k: v.isoformat() if isinstance(v, pd.Timestamp) else v for k, v in raw.items()}
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, object]) -> DatasetConfig:
-        """The inverse of `to_dict`; an absent key keeps its default (a recipe from older code),
-        an unknown one is refused (a recipe from newer code would be misread)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"unknown DatasetConfig field(s) {unknown}; known: {sorted(known)}")
-        values = {
-            k: pd.Timestamp(v) if k.endswith("_snapshot") and v is not None else v
-            for k, v in raw.items()
-        }
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class DataBounds:
-    """First paid day and last event day (days since the epoch) of the whole order table.
-
-    They anchor the snapshot grid and label completeness, so a table split by merchant gives the
-    rows the whole table gives only when every part is built with the bounds of the whole."""
-
-    first_paid_day: int
-    last_event_day: int
-
-    def union(self, other: DataBounds) -> DataBounds:
-        return DataBounds(
-            min(self.first_paid_day, other.first_paid_day),
-            max(self.last_event_day, other.last_event_day),
-        )
-
-
-def data_bounds(events: OrderEvents) -> DataBounds:
-    paid = events.day["paid"]
-    return DataBounds(int(paid[paid != NO_DAY].min()), events.last_event_day)
-
-
-def _day_to_ts(day: int) -> pd.Timestamp:
-    return pd.Timestamp(day * HOURS_PER_DAY * 3_600_000_000_000, tz="UTC")
-
-
-def snapshot_grid(
-    events: OrderEvents, cfg: DatasetConfig, bounds: DataBounds | None = None
-) -> pd.DatetimeIndex:
-    """Midnights every `cadence_days`, from one full window after the first order to the midnight
-    after the last event (so the newest state is always scoreable)."""
-    bounds = bounds or data_bounds(events)
-    first = _day_to_ts(bounds.first_paid_day) + cfg.window_days * DAY
-    last = _day_to_ts(bounds.last_event_day) + DAY
-    first = cfg.first_snapshot if cfg.first_snapshot is not None else first
-    last = cfg.last_snapshot if cfg.last_snapshot is not None else last
-    return pd.date_range(first, last, freq=f"{cfg.cadence_days}D")
 
 
 def _feature_requests(
@@ -123,7 +46,7 @@ def _feature_requests(
         WindowRequest(
             snapshots - cfg.window_days * DAY,
             cfg.window_days,
-            (*TREND_FEATURES, "orders_in_window"),
+            (*load_catalogue().trends.values(), "orders_in_window"),
         ),
         WindowRequest(snapshots, cfg.history_window_days, rulebook_inputs(rules)),
     ]
@@ -172,8 +95,8 @@ def _features_at(
     merchants that had started by then; shared by training rows and the serving path. Also the
     mask of kept (merchant, snapshot) cells."""
     current, previous, history = dict(windows[0]), windows[1], windows[2]
-    for name in TREND_FEATURES:
-        current[f"{name}_trend"] = current[name] - previous[name]
+    for trend, source in load_catalogue().trends.items():
+        current[trend] = current[source] - previous[source]
     prev_orders = previous["orders_in_window"]
     with np.errstate(invalid="ignore", divide="ignore"):
         current["order_growth_rate"] = np.where(
@@ -211,7 +134,7 @@ def _features_at(
 def _started(events: OrderEvents, snapshots: pd.DatetimeIndex) -> np.ndarray:
     """(merchant, snapshot) cells after the merchant's first paid day, in merchant-major order."""
     first_paid = _first_paid_day(events)
-    snapshot_days = snapshots.as_unit("ns").asi8 // (HOURS_PER_DAY * 3_600_000_000_000)
+    snapshot_days = snapshots.as_unit("ns").asi8 // NS_PER_DAY
     return np.repeat(first_paid, len(snapshots)) < np.tile(snapshot_days, len(first_paid))
 
 
@@ -237,7 +160,7 @@ def _labels(
         {
             "label_score": les["les_score"].to_numpy(),
             "label_tier": les["les_tier"].to_numpy(),
-            "label_complete": label_end <= _day_to_ts(last_event_day) + DAY,
+            "label_complete": label_end <= day_to_ts(last_event_day) + DAY,
         }
     )
 
@@ -289,13 +212,8 @@ def build_snapshot_features(
     orders: pd.DataFrame, snapshot_at: pd.Timestamp, cfg: DatasetConfig, rules: Rulebook
 ) -> pd.DataFrame:
     """One row per merchant at one snapshot, by exactly the code that builds training rows."""
-    snapshot = pd.Timestamp(snapshot_at)
-    snapshot = (
-        snapshot.tz_localize("UTC") if snapshot.tzinfo is None else snapshot.tz_convert("UTC")
-    )
-    if snapshot != snapshot.normalize():
-        raise ValueError(f"snapshot_at must be a midnight UTC, got {snapshot}")
-    snapshots = pd.DatetimeIndex([snapshot.as_unit("ns")])  # the resolution training rows carry
+    snapshot = midnight_utc(snapshot_at, "snapshot_at")  # ns, the resolution training rows carry
+    snapshots = pd.DatetimeIndex([snapshot])
     events = order_events(orders)
     requests = _feature_requests(snapshots, cfg, rules)
     windows = window_feature_arrays(events, requests, WindowConfig(cfg.min_observations))

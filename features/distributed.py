@@ -15,35 +15,31 @@ No feature is implemented twice: step 3 calls the very function the pandas engin
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.dataset import DataBounds, DatasetConfig, build_dataset, data_bounds
+from features.dataset import build_dataset
+from features.dataset_config import DataBounds, DatasetConfig, data_bounds
+from features.errors import LesError
 from features.events import order_events
-from features.io import TMP_PREFIX, TableReadError, temporary_sibling
+from features.io import PART_PATTERN, prepare_folder, read_dask_table
+from features.progress import Advance
 from features.rulebook import Rulebook
 from features.validation import validate_orders
 
 if TYPE_CHECKING:
-    import dask.dataframe as dd
     from distributed import Client
 
-PART_PATTERN = "part-{:05d}.parquet"
 MERCHANT_KEY = "_merchant_key"
-DEFAULT_ROWS_PER_FILE = 1_000_000
-
-Advance = Callable[[str, int], None]  # (step description, tasks in that step) -> callback per task
 
 
-class NoValidOrdersError(ValueError):
+class NoValidOrdersError(LesError, ValueError):
     """Every order row was rejected by the contract, so there is nothing to build features from."""
 
 
@@ -68,98 +64,6 @@ class DistributedBuild:
     reason_counts: dict[str, int]
     bounds: DataBounds
     summary: dict[str, object]
-
-
-def is_folder_target(path: Path) -> bool:
-    """An output path without a table suffix is a folder of parquet parts."""
-    return Path(path).suffix not in (".parquet", ".csv")
-
-
-def part_files(folder: Path) -> list[Path]:
-    """The parquet files of a folder table, in name order (hidden and _underscored ones skipped)."""
-    return sorted(p for p in Path(folder).rglob("*.parquet") if not p.name.startswith(("_", ".")))
-
-
-def prepare_folder(folder: Path) -> Path:
-    """An empty folder for parquet parts: parts left by an earlier run are removed, nothing else."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise TableReadError(f"{folder}: exists and is a file; a partitioned output needs a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("part-*.parquet"):
-        old.unlink()
-    return folder
-
-
-@contextmanager
-def atomic_folder(folder: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder to write parts into; when the body returns it takes the
-    place of `folder`, when anything fails it is removed. Readers so see the old parts or the
-    new ones, never a mix (a kill between the two renames leaves no `folder` and the old one
-    under a hidden `.tmp-` name). What else `folder` held (a recipe, other files) is carried
-    over; its `part-*.parquet` files are not, as `prepare_folder` removes them."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise TableReadError(f"{folder}: exists and is a file; a partitioned output needs a folder")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp, old = temporary_sibling(folder), temporary_sibling(folder)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if folder.is_dir():
-            _carry_over(folder, tmp)
-            os.rename(folder, old)
-        os.rename(tmp, folder)
-    except BaseException:
-        if old.exists() and not folder.exists():
-            os.rename(old, folder)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _carry_over(folder: Path, into: Path) -> None:
-    """Copy what `prepare_folder` would have kept in `folder` (all but parts and unfinished
-    writes) into the folder about to replace it."""
-    for entry in folder.iterdir():
-        if entry.match("part-*.parquet") or entry.name.startswith(TMP_PREFIX):
-            continue
-        if entry.is_dir():
-            shutil.copytree(entry, into / entry.name, symlinks=True)
-        else:
-            shutil.copy2(entry, into / entry.name, follow_symlinks=False)
-
-
-def write_parquet_folder(
-    frame: pd.DataFrame, folder: Path, rows_per_file: int = DEFAULT_ROWS_PER_FILE
-) -> tuple[Path, ...]:
-    """A pandas table as a folder of parquet parts, the layout the Dask engine reads and writes;
-    swapped in whole (see `atomic_folder`), so a failed or killed rewrite leaves the old parts."""
-    folder = Path(folder)
-    starts = range(0, max(len(frame), 1), max(rows_per_file, 1))
-    names = [PART_PATTERN.format(i) for i in range(len(starts))]
-    with atomic_folder(folder) as tmp:
-        for name, start in zip(names, starts, strict=True):
-            frame.iloc[start : start + rows_per_file].to_parquet(tmp / name, index=False)
-    return tuple(folder / name for name in names)
-
-
-def read_dask_table(path: Path) -> dd.DataFrame:
-    """A parquet file, a folder of parquet files or a CSV as a Dask DataFrame, read lazily."""
-    import dask.dataframe as dd
-
-    path = Path(path)
-    if not path.exists():
-        raise TableReadError(f"{path}: no such file or folder")
-    if path.is_dir():
-        if not part_files(path):
-            raise TableReadError(f"{path}: folder holds no .parquet files")
-        return dd.read_parquet(str(path))
-    if path.suffix == ".parquet":
-        return dd.read_parquet(str(path))
-    if path.suffix == ".csv":
-        return dd.read_csv(str(path), dtype=str, keep_default_na=False, na_values=[""])
-    raise TableReadError(f"{path}: unknown table format {path.suffix!r} (use .csv or .parquet)")
 
 
 def _with_merchant_key(part: pd.DataFrame) -> pd.DataFrame:

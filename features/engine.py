@@ -13,17 +13,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from features.errors import LesError
+
 if TYPE_CHECKING:
     from distributed import Client
 
 ENGINES = ("pandas", "dask")
 
 
-class EngineError(ValueError):
+class EngineError(LesError, ValueError):
     """The engine options are inconsistent or malformed; the message names the option."""
 
 
-class UnreachableSchedulerError(ConnectionError):
+class UnreachableSchedulerError(LesError, ConnectionError):
     """No Dask scheduler answered at the given address within the connect timeout."""
 
 

@@ -1,42 +1,52 @@
 """Reading and writing tables at the edges: CSV, a parquet file, or a folder of parquet files.
 
-A dataset from `les build-dataset` also carries its recipe (`DatasetRecipe`: the DatasetConfig and
-the rulebook it was built with) in a JSON file beside it, `<file>.recipe.json` or `<folder>/_recipe.
-json` (underscored, so parquet readers skip it). One mechanism for every layout the CLI writes
-(CSV, a parquet file, a folder of parts from either engine), and readable without pyarrow.
+A folder table is `part-NNNNN.parquet` files, the layout both engines read and write. Every write
+is all or nothing (a temporary sibling renamed into place), and one function, `table_format`,
+decides how a path holds a table, so the readers, writers and the scorer agree on what a suffix
+means.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
+import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from features.dataset import DatasetConfig
-from features.rulebook import Rulebook
+from features.errors import LesError
 from features.validation import ValidationResult, validate_orders
 
-TABLE_SUFFIXES = (".parquet", ".csv")
-RECIPE_SUFFIX = ".recipe.json"
-FOLDER_RECIPE = "_recipe.json"
-FEATURE_FIELDS = ("window_days", "min_observations", "history_days")  # of DatasetConfig
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
 TMP_PREFIX = ".tmp-"  # hidden, so parquet readers and `part_files` skip a write in progress
+PART_PATTERN = "part-{:05d}.parquet"
+DEFAULT_ROWS_PER_FILE = 1_000_000
+
+TableFormat = Literal["csv", "parquet", "folder"]
 
 
-class TableReadError(OSError):
+class TableReadError(LesError, OSError):
     """The path does not hold a readable table; the message names the path and format."""
 
 
-class RecipeError(ValueError):
-    """A recorded recipe is unreadable or disagrees with this code; the message says which."""
+def table_format(path: Path, *, folders: bool = True) -> TableFormat | None:
+    """How `path` holds a table: an existing folder (when `folders`) is a folder of parquet parts,
+    otherwise the suffix says; None for any other suffix (an output folder to be, or an error)."""
+    path = Path(path)
+    if folders and path.is_dir():
+        return "folder"
+    return {".parquet": "parquet", ".csv": "csv"}.get(path.suffix)
+
+
+def _unknown_format(path: Path) -> TableReadError:
+    """The one wording of a suffix no reader or writer knows."""
+    return TableReadError(f"{path}: unknown table format {path.suffix!r} (use .csv or .parquet)")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -47,19 +57,20 @@ def read_table(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise TableReadError(f"{path}: no such file or folder")
-    if path.is_dir() or path.suffix == ".parquet":
+    fmt = table_format(path)
+    if fmt in ("folder", "parquet"):
         try:
             return pd.read_parquet(path)
         except (pa.ArrowException, OSError) as exc:
             raise TableReadError(f"{path}: not a readable parquet table ({exc})") from exc
-    if path.suffix == ".csv":
+    if fmt == "csv":
         try:
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except pd.errors.EmptyDataError as exc:
             raise TableReadError(f"{path}: empty file (no header, no rows)") from exc
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
             raise TableReadError(f"{path}: not a readable CSV table ({exc})") from exc
-    raise TableReadError(f"{path}: unknown table format {path.suffix!r} (use .csv or .parquet)")
+    raise _unknown_format(path)
 
 
 def temporary_sibling(final: Path) -> Path:
@@ -97,10 +108,11 @@ def write_text_atomic(path: Path, text: str) -> Path:
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
     """`frame` as CSV or parquet by the suffix, written all or nothing (see `atomic_path`)."""
     path = Path(path)
-    if path.suffix not in TABLE_SUFFIXES:
-        raise TableReadError(f"{path}: unknown table format {path.suffix!r} (use .csv or .parquet)")
+    fmt = table_format(path, folders=False)
+    if fmt is None:
+        raise _unknown_format(path)
     with atomic_path(path) as tmp:
-        if path.suffix == ".csv":
+        if fmt == "csv":
             frame.to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
@@ -112,134 +124,92 @@ def read_orders(path: Path) -> ValidationResult:
     return validate_orders(read_table(path))
 
 
-def rulebook_sha256(rules: Rulebook) -> str:
-    """The content hash of every field that scores (canonical JSON): a changed band, weight or
-    cut-off changes the hash even when nobody bumped the version; a reworded precedent does not."""
-    content = dataclasses.asdict(rules)
-    content["metrics"] = [{k: v for k, v in m.items() if k != "source"} for m in content["metrics"]]
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+def is_folder_target(path: Path) -> bool:
+    """An output path without a table suffix is a folder of parquet parts."""
+    return table_format(path, folders=False) is None
 
 
-@dataclass(frozen=True)
-class DatasetRecipe:
-    """How a dataset's rows were built: enough to build the same features again from orders.
-
-    The rulebook is recorded by version and content hash plus the two fields `les build-dataset`
-    overrides (its window is the label horizon, and --min-orders). A recipe recorded before
-    recipes existed has no hash and no overrides (`legacy`)."""
-
-    config: DatasetConfig
-    rulebook_version: int
-    rulebook_sha256: str | None = None
-    rulebook_window_days: int | None = None
-    rulebook_min_orders: int | None = None
-
-    @classmethod
-    def of(cls, config: DatasetConfig, rules: Rulebook) -> DatasetRecipe:
-        """The recipe of rows built by `build_dataset(orders, config, rules)`. The snapshot range
-        is left out: it bounds one build's grid, it does not define a feature."""
-        features_only = dataclasses.replace(config, first_snapshot=None, last_snapshot=None)
-        return cls(
-            features_only,
-            rules.version,
-            rulebook_sha256(rules),
-            rules.window_days,
-            rules.min_orders,
-        )
-
-    @classmethod
-    def legacy(cls, rulebook_version: int) -> DatasetRecipe:
-        """What rows from before recipes were built with: DatasetConfig() and the rulebook."""
-        return cls(DatasetConfig(), rulebook_version)
-
-    def rulebook(self, base: Rulebook) -> Rulebook:
-        """`base` (this code's rulebook) with the recipe's overrides, checked to be the very
-        rulebook the rows were built with; RecipeError naming both versions and hashes if not."""
-        if base.version != self.rulebook_version:
-            raise RecipeError(
-                f"built under rulebook version {self.rulebook_version}, this code's rulebook is "
-                f"version {base.version}"
-            )
-        rules = base.with_overrides(
-            window_days=self.rulebook_window_days, min_orders=self.rulebook_min_orders
-        )
-        found = rulebook_sha256(rules)
-        if self.rulebook_sha256 is not None and found != self.rulebook_sha256:
-            raise RecipeError(
-                f"built under rulebook version {self.rulebook_version} with content sha256 "
-                f"{self.rulebook_sha256[:12]}, this code's rulebook version {base.version} hashes "
-                f"{found[:12]} (same version, other bands, weights or cut-offs)"
-            )
-        return rules
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "dataset": self.config.to_dict(),
-            "rulebook": {
-                "version": self.rulebook_version,
-                "sha256": self.rulebook_sha256,
-                "window_days": self.rulebook_window_days,
-                "min_orders": self.rulebook_min_orders,
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, object]) -> DatasetRecipe:
-        """The inverse of `to_dict`; RecipeError names what is missing or malformed."""
-        try:
-            rules = raw["rulebook"]
-            return cls(
-                DatasetConfig.from_dict(raw["dataset"]),
-                int(rules["version"]),
-                rules.get("sha256"),
-                rules.get("window_days"),
-                rules.get("min_orders"),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise RecipeError(f"malformed dataset recipe {dict(raw)!r}: {exc}") from exc
+def part_files(folder: Path) -> list[Path]:
+    """The parquet files of a folder table, in name order (hidden and _underscored ones skipped)."""
+    return sorted(p for p in Path(folder).rglob("*.parquet") if not p.name.startswith(("_", ".")))
 
 
-def feature_differences(found: DatasetRecipe, expected: DatasetRecipe) -> list[str]:
-    """Each field that changes a feature's value in which `found` differs from `expected`, as
-    'name found != expected'. Cadence, horizon and the snapshot range only choose which rows and
-    labels exist; a field only one side records (a legacy recipe has no hash) cannot differ."""
-    ours, theirs = _feature_fields(found), _feature_fields(expected)
-    return [
-        f"{name} {ours[name]} != {theirs[name]}"
-        for name in ours
-        if None not in (ours[name], theirs[name]) and ours[name] != theirs[name]
-    ]
+def prepare_folder(folder: Path) -> Path:
+    """An empty folder for parquet parts: parts left by an earlier run are removed, nothing else."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise TableReadError(f"{folder}: exists and is a file; a partitioned output needs a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("part-*.parquet"):
+        old.unlink()
+    return folder
 
 
-def _feature_fields(recipe: DatasetRecipe) -> dict[str, object]:
-    raw = recipe.to_dict()
-    fields = {k: raw["dataset"][k] for k in FEATURE_FIELDS}
-    return fields | {f"rulebook_{k}": v for k, v in raw["rulebook"].items()}
-
-
-def recipe_path(dataset: Path) -> Path:
-    """Where a dataset's recipe lives: beside a file, inside a folder of parts."""
-    dataset = Path(dataset)
-    if dataset.is_dir() or dataset.suffix not in TABLE_SUFFIXES:
-        return dataset / FOLDER_RECIPE
-    return dataset.with_name(dataset.name + RECIPE_SUFFIX)
-
-
-def write_recipe(recipe: DatasetRecipe, dataset: Path) -> Path:
-    return write_text_atomic(recipe_path(dataset), json.dumps(recipe.to_dict(), indent=2) + "\n")
-
-
-def read_recipe(dataset: Path) -> DatasetRecipe | None:
-    """The recipe recorded with `dataset`, or None when there is none (a dataset written before
-    recipes, or by other code): callers then say so and assume `DatasetConfig()` defaults."""
-    path = recipe_path(dataset)
-    if not path.is_file():
-        return None
+@contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder to write parts into; when the body returns it takes the
+    place of `folder`, when anything fails it is removed. Readers so see the old parts or the
+    new ones, never a mix (a kill between the two renames leaves no `folder` and the old one
+    under a hidden `.tmp-` name). What else `folder` held (a recipe, other files) is carried
+    over; its `part-*.parquet` files are not, as `prepare_folder` removes them."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise TableReadError(f"{folder}: exists and is a file; a partitioned output needs a folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = temporary_sibling(folder), temporary_sibling(folder)
+    tmp.mkdir()
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RecipeError(f"{path}: unreadable dataset recipe ({exc})") from exc
-    if not isinstance(raw, Mapping):
-        raise RecipeError(f"{path}: a dataset recipe is a JSON object, got {type(raw).__name__}")
-    return DatasetRecipe.from_dict(raw)
+        yield tmp
+        if folder.is_dir():
+            _carry_over(folder, tmp)
+            os.rename(folder, old)
+        os.rename(tmp, folder)
+    except BaseException:
+        if old.exists() and not folder.exists():
+            os.rename(old, folder)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _carry_over(folder: Path, into: Path) -> None:
+    """Copy what `prepare_folder` would have kept in `folder` (all but parts and unfinished
+    writes) into the folder about to replace it."""
+    for entry in folder.iterdir():
+        if entry.match("part-*.parquet") or entry.name.startswith(TMP_PREFIX):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, into / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, into / entry.name, follow_symlinks=False)
+
+
+def write_parquet_folder(
+    frame: pd.DataFrame, folder: Path, rows_per_file: int = DEFAULT_ROWS_PER_FILE
+) -> tuple[Path, ...]:
+    """A pandas table as a folder of parquet parts, the layout the Dask engine reads and writes;
+    swapped in whole (see `atomic_folder`), so a failed or killed rewrite leaves the old parts."""
+    folder = Path(folder)
+    starts = range(0, max(len(frame), 1), max(rows_per_file, 1))
+    names = [PART_PATTERN.format(i) for i in range(len(starts))]
+    with atomic_folder(folder) as tmp:
+        for name, start in zip(names, starts, strict=True):
+            frame.iloc[start : start + rows_per_file].to_parquet(tmp / name, index=False)
+    return tuple(folder / name for name in names)
+
+
+def read_dask_table(path: Path) -> dd.DataFrame:
+    """A parquet file, a folder of parquet files or a CSV as a Dask DataFrame, read lazily."""
+    import dask.dataframe as dd
+
+    path = Path(path)
+    if not path.exists():
+        raise TableReadError(f"{path}: no such file or folder")
+    fmt = table_format(path)
+    if fmt == "folder" and not part_files(path):
+        raise TableReadError(f"{path}: folder holds no .parquet files")
+    if fmt in ("folder", "parquet"):
+        return dd.read_parquet(str(path))
+    if fmt == "csv":
+        return dd.read_csv(str(path), dtype=str, keep_default_na=False, na_values=[""])
+    raise _unknown_format(path)

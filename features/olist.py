@@ -16,71 +16,25 @@ import numpy as np
 import pandas as pd
 
 from features.contract import DTYPES, ENUM_VALUES, ORDER_COLUMNS
-from features.validation import validate_orders
-
-SOURCE_TIMEZONE = "America/Sao_Paulo"
-SELLER_ID_PREFIX_CHARS = 8
-LOW_RATING_MAX = 2
-# Contract stage time <- Olist order column (all Sao Paulo local time in the source).
-ORDER_TIMES: dict[str, str] = {
-    "created_at": "order_purchase_timestamp",
-    "paid_at": "order_approved_at",
-    "shipped_at": "order_delivered_carrier_date",
-    "delivered_at": "order_delivered_customer_date",
-}
-PROMISE_COLUMN = "order_estimated_delivery_date"
-ORPHAN_REASON_COLUMN = "orphan_reason"
-# Why an item row cannot become a contract row, in the order the checks run (first one wins).
-NO_ORDER_ID = "no_order_id"
-NO_SELLER_ID = "no_seller_id"
-ORDER_MISSING = "order_missing"
-
-
-@dataclass(frozen=True)
-class OlistTable:
-    """One CSV of the Olist layout and the columns the adapter reads from it."""
-
-    key: str
-    file_name: str
-    columns: tuple[str, ...]
-
-
-OLIST_TABLES: tuple[OlistTable, ...] = (
-    OlistTable(
-        "orders",
-        "olist_orders_dataset.csv",
-        ("order_id", "customer_id", "order_status", *ORDER_TIMES.values(), PROMISE_COLUMN),
-    ),
-    OlistTable(
-        "items", "olist_order_items_dataset.csv", ("order_id", "seller_id", "shipping_limit_date")
-    ),
-    OlistTable(
-        "reviews",
-        "olist_order_reviews_dataset.csv",
-        (
-            "review_id",
-            "order_id",
-            "review_score",
-            "review_creation_date",
-            "review_answer_timestamp",
-        ),
-    ),
-    OlistTable("sellers", "olist_sellers_dataset.csv", ("seller_id", "seller_state")),
-    OlistTable("customers", "olist_customers_dataset.csv", ("customer_id", "customer_state")),
+from features.olist_layout import (
+    LOW_RATING_MAX,
+    NO_ORDER_ID,
+    NO_SELLER_ID,
+    OLIST_TABLES,
+    ORDER_MISSING,
+    ORDER_TIMES,
+    ORPHAN_REASON_COLUMN,
+    PROMISE_COLUMN,
+    SELLER_ID_PREFIX_CHARS,
+    STATUS_MAP,
+    TABLES_BY_KEY,
+    OlistFormatError,
+    local_to_utc,
+    localise,
+    parse_local,
+    require_columns,
 )
-TABLES_BY_KEY: dict[str, OlistTable] = {t.key: t for t in OLIST_TABLES}
-
-# Olist order_status -> contract status; every open Olist state means "not delivered yet".
-STATUS_MAP: dict[str, str] = {
-    **dict.fromkeys(("shipped", "invoiced", "processing", "approved", "created"), "in_transit"),
-    "delivered": "delivered",
-    "canceled": "cancelled",
-    "unavailable": "cancelled",
-}
-
-
-class OlistFormatError(ValueError):
-    """The files do not follow the Olist layout; the message names the file, column and value."""
+from features.validation import validate_orders
 
 
 @dataclass(frozen=True)
@@ -130,7 +84,7 @@ def olist_to_orders(
 ) -> OlistResult:
     """Pure conversion of the five Olist tables into contract rows, one per (order, seller)."""
     for key, frame in zip(TABLES_BY_KEY, (orders, items, reviews, sellers, customers), strict=True):
-        _require_columns(frame, TABLES_BY_KEY[key])
+        require_columns(frame, TABLES_BY_KEY[key])
     reasons = orphan_item_reasons(items, orders)
     orphan = reasons.notna().to_numpy()
     orphan_items = items[orphan].assign(**{ORPHAN_REASON_COLUMN: reasons[orphan].to_numpy()})
@@ -166,41 +120,6 @@ def summarise_olist(result: OlistResult) -> OlistSummary:
     )
 
 
-def local_to_utc(text: pd.Series, column: str) -> pd.Series:
-    """Olist stamps are Sao Paulo wall-clock time without an offset."""
-    return _localise(_parse_local(text, column))
-
-
-def _parse_local(text: pd.Series, column: str) -> pd.Series:
-    naive = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    if isinstance(naive.dtype, pd.DatetimeTZDtype):
-        raise OlistFormatError(f"{column}: expected Sao Paulo local time without an offset")
-    unreadable = text.notna() & naive.isna()
-    if unreadable.any():
-        raise OlistFormatError(
-            f"{column}: {int(unreadable.sum())} values are not timestamps, "
-            f"e.g. {text[unreadable].iloc[0]!r}"
-        )
-    return naive
-
-
-def _localise(naive: pd.Series) -> pd.Series:
-    """Brazil still had daylight saving in 2016-2018: the repeated autumn hour is read as
-    standard time, and a time inside the spring gap moves forward to the first time that exists."""
-    local = naive.dt.tz_localize(
-        SOURCE_TIMEZONE, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward"
-    )
-    return local.dt.tz_convert("UTC").astype(DTYPES["timestamp"])
-
-
-def _require_columns(frame: pd.DataFrame, table: OlistTable) -> None:
-    missing = [c for c in table.columns if c not in frame.columns]
-    if missing:
-        raise OlistFormatError(
-            f"{table.file_name}: missing columns {missing}; the adapter reads {list(table.columns)}"
-        )
-
-
 def orphan_item_reasons(items: pd.DataFrame, orders: pd.DataFrame) -> pd.Series:
     """Per item row, why it cannot become a contract row (missing when it can): it names no
     order, no seller, or an order that is not in the orders file (a partial export)."""
@@ -218,10 +137,10 @@ def orphan_item_reasons(items: pd.DataFrame, orders: pd.DataFrame) -> pd.Series:
 def _order_times(orders: pd.DataFrame) -> pd.DataFrame:
     """Order-level stage times in UTC. The promised delivery date is a local calendar day, so
     the promise runs to the last second of that day."""
-    promised_day = _parse_local(orders[PROMISE_COLUMN], PROMISE_COLUMN).dt.normalize()
+    promised_day = parse_local(orders[PROMISE_COLUMN], PROMISE_COLUMN).dt.normalize()
     return orders.assign(
         **{name: local_to_utc(orders[column], column) for name, column in ORDER_TIMES.items()},
-        deliver_by=_localise(promised_day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)),
+        deliver_by=localise(promised_day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)),
     )
 
 

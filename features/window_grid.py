@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.events import HOURS_PER_DAY, NO_DAY, NS_PER_HOUR
+from features.events import NO_DAY, NS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class WindowRequest:
 
     def end_days(self) -> np.ndarray:
         ns = pd.DatetimeIndex(self.ends).as_unit("ns").asi8
-        return ns // (HOURS_PER_DAY * NS_PER_HOUR)
+        return ns // NS_PER_DAY
 
     def wants(self, feature: str) -> bool:
         return self.features is None or feature in self.features

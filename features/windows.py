@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.events import HOURS_PER_DAY, NO_DAY, OrderEvents, order_events
+from features.events import NO_DAY, OrderEvents, order_events
 from features.histograms import CARRIER_HHI, QUANTILES, percentile_features
+from features.hour_counts import HOURS_PER_DAY
 from features.window_grid import Grid, WindowRequest, make_grid
 
 

@@ -15,29 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.world_orders import simulate_orders
-
-CHANGE_KINDS = ("it_upgrade", "carrier_switch", "demand_growth", "it_decay", "logistics_decay")
-CARRIERS = ("JetLine", "FastCargo", "RegioPost", "SwiftExpress", "BudgetShip", "CheapHaul")
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    n_merchants: int = 600
-    days: int = 240
-    seed: int = 7
-    start: str = "2026-01-01"
-    median_orders_per_day: float = 9.0  # livestream-sized sellers, not Olist's: see the docs
-    # Knobs below are set from real Olist sellers (benchmarks/calibration_real.py):
-    it_quality_beta: tuple[float, float] = (2.6, 1.6)  # late dispatch 9%, as Olist's
-    logistics_quality_beta: tuple[float, float] = (5.0, 1.6)  # 6-10% late, narrow seller spread
-    pack_headroom_median: float = 4.0  # capacity / base demand; low tail makes surges queue
-    min_capacity_margin: float = 1.25  # capacity >= this x mean demand: no seller ~100% late
-    abrupt_change_probability: float = 0.12  # per merchant: it_upgrade, carrier_switch
-    # per merchant and kind (demand_growth, it_decay, logistics_decay): about 7% of merchants then
-    # see their late rate move > 10 points between halves, as Olist sellers do beyond noise
-    drift_probability: float = 0.1
-    drift_days: float = 90.0  # a decay takes this long, so it shows in trends before the score
-    merchant_chunk: int = 500  # merchants simulated at once; bounds memory, fixed for determinism
+from features.world_params import CHANGE_KINDS, MerchantPaths, WorldConfig, primary_carrier
 
 
 @dataclass(frozen=True)
@@ -45,16 +23,6 @@ class World:
     orders: pd.DataFrame
     merchants: pd.DataFrame
     changes: pd.DataFrame
-
-
-@dataclass(frozen=True)
-class MerchantPaths:
-    """Latent parameters per merchant and day ([merchant, day] arrays) plus static traits."""
-
-    it_quality: np.ndarray
-    logistics_quality: np.ndarray
-    demand_multiplier: np.ndarray
-    static: pd.DataFrame
 
 
 def draw_merchants(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
@@ -155,12 +123,6 @@ def merchant_paths(
         np.exp(np.minimum(log_demand, np.log(2.5))),
         merchants,
     )
-
-
-def primary_carrier(logistics_quality: np.ndarray) -> np.ndarray:
-    """Better logistics quality means a better carrier: carriers are ordered best first."""
-    index = np.clip(((1.0 - logistics_quality) * len(CARRIERS)).astype(int), 0, len(CARRIERS) - 1)
-    return np.array(CARRIERS)[index]
 
 
 def generate_world(cfg: WorldConfig) -> World:

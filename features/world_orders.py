@@ -3,68 +3,22 @@ outcomes, all vectorised over a chunk of merchants (no per-order Python loop).""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
-from features.contract import CANCELLED_BY, CHANNELS, STATUSES
-
-if TYPE_CHECKING:
-    from features.world import MerchantPaths, WorldConfig
-
-REGION_XY_KM = np.array(
-    [
-        [0, 0],
-        [400, 150],
-        [900, 300],
-        [1500, 200],
-        [300, 900],
-        [800, 1300],
-        [1600, 1100],
-        [2200, 1600],
-    ],
-    dtype=float,
+from features.world_frame import orders_frame
+from features.world_params import (
+    DISPATCH_SLA_HOURS,
+    DIURNAL,
+    REGION_WEIGHTS,
+    REGION_XY_KM,
+    ROUTE_BASE_HOURS,
+    ROUTE_KM_PER_HOUR,
+    TRANSIT_SPREAD,
+    WORKING_HOURS,
+    MerchantPaths,
+    WorldConfig,
 )
-REGION_WEIGHTS = np.array([0.28, 0.2, 0.14, 0.1, 0.1, 0.08, 0.06, 0.04])
-DIURNAL = np.array(
-    [
-        0.2,
-        0.1,
-        0.1,
-        0.1,
-        0.1,
-        0.2,
-        0.4,
-        0.7,
-        0.9,
-        1.1,
-        1.2,
-        1.3,
-        1.4,
-        1.2,
-        1.1,
-        1.1,
-        1.2,
-        1.3,
-        1.5,
-        1.8,
-        2.0,
-        1.8,
-        1.2,
-        0.6,
-    ]
-)
-DIURNAL = DIURNAL / DIURNAL.mean()
-WORKING_HOURS = (np.arange(24) >= 8) & (np.arange(24) < 20)
-DISPATCH_SLA_HOURS = 48.0
-# A route's standard transit: hand-over plus distance; sets purchase-to-delivery near Olist's 10 days.
-ROUTE_BASE_HOURS = 40.0
-ROUTE_KM_PER_HOUR = 5.0
-# Transit noise sigma = a + b x (1 - logistics quality): every carrier has some spread (Olist's best
-# sellers are still 2-3% late), poor logistics adds more.
-TRANSIT_SPREAD = (0.2, 0.3)
-NS_PER_HOUR = 3_600_000_000_000
 
 
 def _rates(
@@ -285,74 +239,6 @@ def _cut_at_end(o: dict[str, np.ndarray], end_hour: float) -> dict[str, np.ndarr
     return o
 
 
-def _timestamps(hours: np.ndarray, start: pd.Timestamp) -> pd.Series:
-    ns = np.where(
-        np.isnan(hours),
-        np.iinfo(np.int64).min,
-        start.value + np.round(np.nan_to_num(hours) * NS_PER_HOUR).astype(np.int64),
-    )
-    return pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC"))
-
-
-def _nullable_bool(values: np.ndarray) -> pd.arrays.BooleanArray:
-    return pd.arrays.BooleanArray(values == 1, np.isnan(values))
-
-
-def _frame(
-    o: dict[str, np.ndarray],
-    merchant_ids: np.ndarray,
-    first_order: int,
-    start: pd.Timestamp,
-    rng: np.random.Generator,
-) -> pd.DataFrame:
-    """Canonical contract columns and dtypes (features/contract.py)."""
-    from features.world import CARRIERS, primary_carrier
-
-    n = len(o["m"])
-    carrier = np.where(
-        o["own_carrier"],
-        primary_carrier(o["lq"]),
-        np.array(CARRIERS)[rng.integers(0, len(CARRIERS), n)],
-    )
-    organic = np.where(rng.random(n) < 0.6, "storefront", "short_video")
-    regions = np.array([f"R{i}" for i in range(len(REGION_WEIGHTS))])
-    frame = pd.DataFrame(
-        {
-            "order_id": pd.array(
-                np.char.add("O", np.arange(first_order, first_order + n).astype(str)),
-                dtype="string",
-            ),
-            "merchant_id": pd.array(merchant_ids[o["m"]], dtype="string"),
-            "channel": pd.Categorical(
-                np.where(o["is_live"], "livestream", organic), categories=CHANNELS
-            ),
-        }
-    )
-    for column, key in (
-        ("created_at", "created"),
-        ("paid_at", "paid"),
-        ("accepted_at", "accepted"),
-        ("packed_at", "packed"),
-        ("shipped_at", "shipped"),
-        ("delivered_at", "delivered"),
-        ("status_at", "status_at"),
-        ("ship_by", "ship_by"),
-        ("deliver_by", "deliver_by"),
-    ):
-        frame[column] = _timestamps(o[key], start)
-    frame["carrier"] = pd.array(np.where(np.isnan(o["shipped"]), None, carrier), dtype="string")
-    frame["tracking_valid"] = _nullable_bool(o["tracking"])
-    frame["status"] = pd.Categorical(o["status"], categories=STATUSES)
-    frame["cancelled_by"] = pd.Categorical(o["cancelled_by"], categories=CANCELLED_BY)
-    frame["logistics_rating"] = pd.array(
-        np.where(np.isnan(o["rating"]), None, o["rating"]), dtype="Int8"
-    )
-    frame["logistics_complaint"] = _nullable_bool(o["complaint"])
-    frame["origin_region"] = pd.array(regions[o["origin"]], dtype="string")
-    frame["destination_region"] = pd.array(regions[o["destination"]], dtype="string")
-    return frame
-
-
 def simulate_orders(
     cfg: WorldConfig, paths: MerchantPaths, rng: np.random.Generator
 ) -> pd.DataFrame:
@@ -365,7 +251,7 @@ def simulate_orders(
         rows = slice(m0, min(m0 + cfg.merchant_chunk, len(merchant_ids)))
         times = _stage_hours(cfg, paths, rows, chunk_rngs[k])
         outcome = _outcomes(times, cfg.days * 24.0, chunk_rngs[k])
-        frames.append(_frame(outcome, merchant_ids[rows], first_order, start, chunk_rngs[k]))
+        frames.append(orders_frame(outcome, merchant_ids[rows], first_order, start, chunk_rngs[k]))
         first_order += len(times["m"])
     orders = pd.concat(frames, ignore_index=True)
     return orders.sort_values("created_at", kind="stable", ignore_index=True)

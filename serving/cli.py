@@ -1,61 +1,31 @@
-"""The `les` console script: every feature and training command, plus `les serve`.
+"""The `les` console script: the one app, built from the commands each room declares.
 
-Serving imports training, never the reverse, so the full command set is assembled here.
+Serving imports training and features, never the reverse, so the full command set is assembled
+here; the rooms only declare theirs (`COMMANDS`) and none registers itself on import.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import Annotated
-
-import typer
-
-from serving.config import ENV_MODEL_URI, ENV_WORKERS, ServiceConfigError, config_from_env
-from training.cli import app
+from features import commands as feature_commands
+from features import ingest_commands
+from features.console import build_app
+from serving import commands as serving_commands
+from training import commands as training_commands
+from training.library_logs import quiet_libraries
+from training.reports import commands as report_commands
+from training.scoring import commands as scoring_commands
 
 __all__ = ["app"]
-SERVICE = "serving.service:LesService"
 
-
-def serve_command(port: int, host: str) -> list[str]:
-    return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--port", str(port), "--host", host]
-
-
-@app.command()
-def serve(
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 3000,
-    host: Annotated[
-        str, typer.Option(help="Interface to bind; 0.0.0.0 to accept remote clients.")
-    ] = "127.0.0.1",
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, help="Worker processes (one per core); default LES_WORKERS or 1."),
-    ] = None,
-    model_uri: Annotated[
-        str | None,
-        typer.Option(help="MLflow model URI; default LES_MODEL_URI or the champion alias."),
-    ] = None,
-) -> None:
-    """Serve /predict, /predict_orders and /explain over HTTP (BentoML) for the registered model.
-
-    Environment: MLFLOW_TRACKING_URI (store), LES_API_TOKEN (bearer auth), LES_MAX_BATCH,
-    LES_MAX_ORDERS, LES_MAX_BODY_BYTES; see docs/serving.md."""
-    env = dict(os.environ)
-    if workers is not None:
-        env[ENV_WORKERS] = str(workers)
-    if model_uri:
-        env[ENV_MODEL_URI] = model_uri
-    check_config(env)
-    command = serve_command(port, host)
-    os.execve(command[0], command, env)
-
-
-def check_config(env: dict[str, str]) -> None:
-    """A bad LES_* value is one line and exit 2 here, like every other start-up error; found later,
-    at the import of the service inside `bentoml serve`, it would be a traceback and exit 1."""
-    try:
-        config_from_env(env)
-    except ServiceConfigError as exc:
-        typer.echo(f"les serving cannot start: {exc}", err=True)
-        raise typer.Exit(2) from None
+app = build_app(
+    (
+        *feature_commands.COMMANDS,
+        *ingest_commands.COMMANDS,
+        *training_commands.COMMANDS,
+        *scoring_commands.COMMANDS,
+        *report_commands.COMMANDS,
+        *serving_commands.COMMANDS,
+    ),
+    groups=ingest_commands.GROUPS,
+    callback=quiet_libraries,
+)

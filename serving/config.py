@@ -10,7 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from training.registered import DEFAULT_MODEL_URI
+from features.errors import LesError
+from training.explain.registered import DEFAULT_MODEL_URI
 
 ENV_MODEL_URI = "LES_MODEL_URI"
 ENV_API_TOKEN = "LES_API_TOKEN"
@@ -22,7 +23,7 @@ ENV_MAX_ADVICE = "LES_MAX_ADVICE"
 ENV_ACCESS_LOG = "LES_ACCESS_LOG"
 
 
-class ServiceConfigError(ValueError):
+class ServiceConfigError(LesError, ValueError):
     """An environment variable of the service holds an unusable value; the message names it."""
 
 

@@ -54,11 +54,12 @@ def bearer_token_ok(headers: list[tuple[bytes, bytes]], token: bytes) -> bool:
 
 
 def media_type_ok(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Bodies are JSON: BentoML would hand a multipart or pickle body to other parsers."""
+    """Bodies are JSON: BentoML would hand a multipart or pickle body to other parsers, and
+    reads a body without Content-Type as JSON, which the document says it must declare."""
     for key, value in headers:
         if key.lower() == b"content-type":
             return value.split(b";")[0].strip().lower() == JSON_MEDIA_TYPE
-    return True
+    return False
 
 
 def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -90,8 +91,11 @@ class GuardMiddleware:
         token: str | None,
         max_body_bytes: int,
         model_headers: ModelHeaders,
+        json_routes: frozenset[str],
     ) -> None:
         self.app = app
+        # Only the API routes take a body; a POST elsewhere gets BentoML's 404 or 405.
+        self.json_routes = json_routes
         self.token = token.encode() if token else None
         self.max_body_bytes = max_body_bytes
         self.model_headers = model_headers
@@ -111,7 +115,11 @@ class GuardMiddleware:
                 ((b"www-authenticate", b'Bearer realm="les"'),),
             )
             return
-        if scope["method"] == "POST" and not media_type_ok(headers):
+        if (
+            scope["method"] == "POST"
+            and scope["path"] in self.json_routes
+            and not media_type_ok(headers)
+        ):
             await json_reply(send, 415, "send the body as JSON (Content-Type: application/json)")
             return
         length = declared_length(headers)

@@ -11,10 +11,11 @@ import os
 import signal
 
 from features.catalogue import Catalogue
+from features.errors import LesError
 from features.rulebook import Rulebook
 from serving.config import ServiceConfig
 from serving.scoring import ServedModel, model_info
-from training.registered import RegisteredForecaster, load_registered_forecaster
+from training.explain.registered import RegisteredForecaster, load_registered_forecaster
 from training.tracking import RegistryError, resolve_tracking
 
 ENV_PINNED_MODEL_URI = "LES_PINNED_MODEL_URI"
@@ -25,7 +26,7 @@ HINT = (
 )
 
 
-class StartupError(RuntimeError):
+class StartupError(LesError, RuntimeError):
     """The service cannot serve: the message says what is missing and where it looked."""
 
 

@@ -17,22 +17,24 @@ import pandas as pd
 from pydantic import BaseModel
 
 from features.contract import COLUMN_NAMES, TIMESTAMP_COLUMNS
-from features.dataset import DatasetConfig, build_snapshot_features
+from features.dataset import build_snapshot_features
+from features.dataset_config import DatasetConfig
+from features.errors import LesError
 from features.rulebook import Rulebook
 from features.validation import ValidationResult, validate_orders
-from serving.schema import (
+from serving.responses import (
     ExplainResponse,
     MerchantForecast,
     OrdersForecast,
     OrdersResponse,
     PredictResponse,
 )
-from training.attribution import predict_matrix
-from training.explain import explain_records
-from training.explain_schema import Forecast, MerchantExplanation, ModelInfo
+from training.explain.attribution import predict_matrix
+from training.explain.records import explain_records
+from training.explain.registered import RegisteredForecaster
+from training.explain.schema import Forecast, MerchantExplanation, ModelInfo
 from training.forecaster_model import served_tier_codes
 from training.models import feature_matrix
-from training.registered import RegisteredForecaster
 
 ROW_COLUMN = "_request_row"  # carried through validation (as an ignored column) to name rows
 MAX_REJECTED_ROWS_LISTED = 100
@@ -54,7 +56,7 @@ class ServedModel:
         return self.model.forecaster.feature_names
 
 
-class RequestRejected(ValueError):
+class RequestRejected(LesError, ValueError):
     """Input that passed the JSON schema but cannot be scored; `detail` names rows and fields."""
 
     def __init__(self, message: str, detail: list[dict[str, Any]], **extra: Any) -> None:
@@ -133,19 +135,32 @@ def orders_frame(orders: Sequence[BaseModel]) -> pd.DataFrame:
     return frame
 
 
-def contract_rejection(result: ValidationResult, received: int) -> RequestRejected:
-    """Every rejected row with the contract's own reasons, located by its index in the request."""
-    rejected = result.rejected
-    detail = [
+def rejected_rows_detail(rows: pd.DataFrame, reasons: pd.Series) -> list[dict[str, Any]]:
+    """The first MAX_REJECTED_ROWS_LISTED refused orders, each located by its index in the request
+    and named by its ids, with its reasons."""
+    listed = rows.head(MAX_REJECTED_ROWS_LISTED)
+    return [
         {
-            "loc": ["orders", int(row[ROW_COLUMN])],
+            "loc": ["orders", int(row)],
             "type": "order_contract",
-            "msg": str(row["reject_reason"]),
-            "order_id": _text(row.get("order_id")),
-            "merchant_id": _text(row.get("merchant_id")),
+            "msg": str(reason),
+            "order_id": _text(order_id),
+            "merchant_id": _text(merchant_id),
         }
-        for row in rejected.head(MAX_REJECTED_ROWS_LISTED).to_dict("records")
+        for row, reason, order_id, merchant_id in zip(
+            listed[ROW_COLUMN],
+            reasons.loc[listed.index],
+            listed.get("order_id", pd.Series(None, index=listed.index)),
+            listed.get("merchant_id", pd.Series(None, index=listed.index)),
+            strict=True,
+        )
     ]
+
+
+def contract_rejection(result: ValidationResult, received: int) -> RequestRejected:
+    """Every rejected row with the contract's own reasons."""
+    rejected = result.rejected
+    detail = rejected_rows_detail(rejected, rejected["reject_reason"])
     return RequestRejected(
         f"{len(rejected)} of {received} orders break the order contract",
         detail,
@@ -163,17 +178,9 @@ def timestamp_range_rejection(frame: pd.DataFrame) -> RequestRejected:
         parsed = pd.to_datetime(frame[column], errors="coerce", utc=True, format="mixed")
         outside = ((parsed < low) | (parsed > high)).to_numpy(dtype=bool)
         reasons[outside] = reasons[outside] + f"; out_of_range:{column}"
-    rows = frame.loc[reasons != ""]
-    detail = [
-        {
-            "loc": ["orders", int(row[ROW_COLUMN])],
-            "type": "order_contract",
-            "msg": reasons[i].removeprefix("; "),
-            "order_id": _text(row["order_id"]),
-            "merchant_id": _text(row["merchant_id"]),
-        }
-        for i, row in rows.head(MAX_REJECTED_ROWS_LISTED).iterrows()
-    ]
+    refused = reasons != ""
+    rows = frame.loc[refused]
+    detail = rejected_rows_detail(rows, reasons[refused].str.removeprefix("; "))
     return RequestRejected(
         f"{len(rows)} of {len(frame)} orders have timestamps outside 1677-09-22..2262-04-11",
         detail,

@@ -1,7 +1,8 @@
 """The BentoML service: /predict, /predict_orders, /explain over the registered LES forecaster.
 
 Run: `les serve [--port P] [--workers N]` or `bentoml serve serving.service:LesService --port P`.
-BentoML adds /healthz, /livez, /readyz, /metrics and the OpenAPI document at /docs.json.
+BentoML adds /healthz, /livez, /readyz, /metrics and the OpenAPI document at /docs.json (served
+corrected by serving.openapi: BentoML's own does not describe the guard or the real 400s).
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from features.catalogue import load_catalogue
 from features.rulebook import load_rulebook
 from serving import loading, scoring
 from serving.config import config_from_env
-from serving.http import GuardMiddleware, ModelHeaders, quiet_client_errors
-from serving.schema import ExplainResponse, OrdersResponse, PredictResponse, build_api_models
+from serving.http import OPEN_PATHS, GuardMiddleware, ModelHeaders, quiet_client_errors
+from serving.openapi import DocumentMiddleware, truthful_document
+from serving.responses import ExplainResponse, OrdersResponse, PredictResponse
+from serving.schema import build_api_models
+from serving.traffic import cancel_request_timers
 from training.tracking import process_alive
 
 CONFIG = config_from_env()
@@ -32,6 +36,7 @@ CATALOGUE = load_catalogue()
 API = build_api_models(CATALOGUE, CONFIG)
 MODEL_HEADERS = ModelHeaders()
 quiet_client_errors()
+cancel_request_timers()
 LOGGER = logging.getLogger("les.serving")
 
 
@@ -153,9 +158,25 @@ class LesService:
         return response
 
 
+API_ROUTES = frozenset(api.route for api in LesService.apis.values())
 LesService.add_asgi_middleware(
     GuardMiddleware,
     token=CONFIG.api_token,
     max_body_bytes=CONFIG.max_body_bytes,
     model_headers=MODEL_HEADERS,
+    json_routes=API_ROUTES,
 )
+
+
+def served_document() -> dict[str, Any]:
+    """BentoML's OpenAPI document, made to match what this configuration answers."""
+    return truthful_document(
+        LesService.openapi_spec.asdict(),
+        API_ROUTES,
+        authenticated=CONFIG.api_token is not None,
+        open_paths=OPEN_PATHS,
+    )
+
+
+# After the guard, so the document needs the token like every other closed route.
+LesService.add_asgi_middleware(DocumentMiddleware, build=served_document)

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.dataset import DatasetConfig
-from features.io import DatasetRecipe, read_recipe
+from features.dataset_config import DatasetConfig
+from features.recipe import DatasetRecipe, read_recipe
 from features.rulebook import load_rulebook
-from training.cli import app
-from training.explain_schema import ExplanationReport
+from serving.cli import app
+from training.explain.schema import ExplanationReport
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow")]
 runner = CliRunner()
@@ -156,6 +156,12 @@ def test_validate_reports_rejections_and_exit_codes(tmp_path: Path) -> None:
     assert "no such file" in run("validate", str(tmp_path / "nope.parquet"), expect=2)
 
 
-def test_features_list_prints_the_catalogue() -> None:
-    out = run("features", "--list")
+def test_features_prints_the_catalogue() -> None:
+    out = run("features")
     assert "late_dispatch_rate" in out and "Ship & transport" in out
+
+
+def test_features_stage_shows_only_that_stage() -> None:
+    out = run("features", "--stage", "pick_pack")
+    assert "late_dispatch_rate" in out and "on_time_delivery_rate" not in out
+    assert "not a stage" in run("features", "--stage", "packing", expect=2)

@@ -13,12 +13,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import serving.cli  # noqa: F401  (registers `les serve`: the console script's full command set)
 from features.olist import OLIST_TABLES
+from serving.cli import app
 from tests.features.conftest import random_orders
 from tests.features.test_olist import SOURCES
 from tests.training.conftest import make_dataset, register_in_store
-from training.cli import app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow")]
 runner = CliRunner()

@@ -38,7 +38,7 @@ def test_reading_commands_in_a_folder_without_a_store_create_none(
     and no ./mlruns left behind."""
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from serving.cli import app
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from rich.progress import Progress
 from sklearn.pipeline import Pipeline
 
-from features.rulebook import TIER_CODES, Rulebook, tier_from_score
+from features.progress import Advance
+from features.rulebook import TIER_CODES, Rulebook
+from features.rulebook_scoring import tier_from_score
 from training.baselines import (
     NaiveBaselines,
     fit_logistic,
@@ -21,16 +22,17 @@ from training.baselines import (
 )
 from training.config import TrainConfig
 from training.forecaster_model import ordinal_tier_codes
-from training.metrics import N_TIERS, score_metrics, tier_metrics
+from training.metrics import N_TIERS, PERSISTENCE_MODEL, SERVED_MODEL, score_metrics, tier_metrics
 from training.models import Forecaster, fit_forecaster
 from training.splits import Fold, FoldPlan, fold_masks, plan_folds
 
-MODEL = "lightgbm"
+MODEL = SERVED_MODEL
+BACKTEST_STEP = "backtest folds"  # the progress line of the fold loop
 # Diagnostics of the decision rule: the same model's score cut at the rulebook's tier boundaries,
 # and its probabilities read by the expected-squared-cost rule (the served tier before cuts).
 MODEL_SCORE_TIER = "lightgbm_score_tier"
 MODEL_PROBA_TIER = "lightgbm_proba_tier"
-PERSISTENCE = "persistence"
+PERSISTENCE = PERSISTENCE_MODEL
 CLIMATOLOGY = "climatology"
 MIGRATION = "migration_matrix"
 LOGISTIC = "logistic"
@@ -72,28 +74,27 @@ def run_backtest(
     feature_names: tuple[str, ...],
     config: TrainConfig,
     rules: Rulebook,
-    progress: Progress | None = None,
+    advance: Advance | None = None,
     fit: FitForecaster = fit_forecaster,
 ) -> BacktestResult:
     plan = plan_folds(rows["snapshot_at"], config.n_folds, config.horizon_days)
     return backtest_folds(
-        plan, lambda fold: _predict_fold(rows, fold, feature_names, config, rules, fit), progress
+        plan, lambda fold: _predict_fold(rows, fold, feature_names, config, rules, fit), advance
     )
 
 
 def backtest_folds(
     plan: FoldPlan,
     predict_fold: Callable[[Fold], pd.DataFrame],
-    progress: Progress | None = None,
+    advance: Advance | None = None,
 ) -> BacktestResult:
     """Per-fold and pooled metrics of `fold_predictions` frames; `predict_fold` is the engine's
     (in this process here, on the cluster in `training.distributed`), the scoring is shared."""
-    task = progress.add_task("backtest folds", total=len(plan.folds)) if progress else None
     per_fold = []
     for fold in plan.folds:
         per_fold.append(predict_fold(fold))
-        if progress is not None:
-            progress.advance(task)
+        if advance is not None:
+            advance(BACKTEST_STEP, len(plan.folds))
     predictions = pd.concat(per_fold, ignore_index=True)
     fold_metrics = pd.concat(
         [_metrics_table(p).assign(fold=n) for n, p in predictions.groupby("fold")]

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from features.errors import LesError
+
 # Small, strongly regularised trees: tens of thousands of rows, noisy next-window labels.
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "learning_rate": 0.03,
@@ -26,9 +28,10 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 
 
 MIN_LEAF_ROWS = 10
+MODEL_NAME = "les-forecaster"  # the registered model: training, the CLI and serving defaults
 
 
-class ConfigError(ValueError):
+class ConfigError(LesError, ValueError):
     """A training config file or value is invalid; the message names the key."""
 
 
@@ -48,7 +51,7 @@ class TrainConfig:
     min_leaf_share: float = 0.025
     lgbm_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_LGBM_PARAMS))
     excluded_features: tuple[str, ...] = ("current_les_score", "current_tier_code")
-    registered_model_name: str = "les-forecaster"
+    registered_model_name: str = MODEL_NAME
     experiment_name: str = "les"
     promotion_tolerance: float = 0.02
 

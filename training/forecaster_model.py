@@ -19,6 +19,8 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 PROBA_PREFIX = "p_"
+# features.rulebook.MAX_POINTS, repeated: this file must load without the les package
+SCORE_MAX = 5.0
 
 
 def ordinal_tier_codes(proba: np.ndarray) -> np.ndarray:
@@ -64,7 +66,7 @@ class LesForecasterModel(PythonModel):
     ) -> pd.DataFrame:
         x = self._matrix(model_input)
         proba = self.classifier.predict(x).reshape(len(x), len(self.tiers_by_code))
-        score = np.clip(self.regressor.predict(x), 0.0, 5.0)
+        score = np.clip(self.regressor.predict(x), 0.0, SCORE_MAX)
         out = pd.DataFrame(index=model_input.index)
         if "merchant_id" in model_input:
             out["merchant_id"] = model_input["merchant_id"].astype(str)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import (
     balanced_accuracy_score,
+    brier_score_loss,
     cohen_kappa_score,
     f1_score,
     log_loss,
@@ -18,21 +19,33 @@ N_TIERS = 4
 POOR_CODE = 0
 CLASS_CODES = list(range(N_TIERS))
 
+POOLED = "pooled"  # the scope of a metric over all test rows of all folds
+SERVED_MODEL = "lightgbm"  # `training.backtest.MODEL`: the served forecaster's metrics
+PERSISTENCE_MODEL = "persistence"  # `training.backtest.PERSISTENCE`
 
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
-    """Top-label ECE: how far the stated confidence is from the hit rate, weighted by bin size."""
+
+def metric_key(scope: str, model: str, metric: str) -> str:
+    """The MLflow metric name of one backtest number: `<scope>.<model>.<metric>`, where the scope
+    is `pooled` or `fold<n>`; written by the training run, read by the gate and `les models`."""
+    return f"{scope}.{model}.{metric}"
+
+
+def reliability_bins(
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-label confidence bins: (rows, summed confidence, summed hits) per bin; the ECE and the
+    reliability diagram read the same bins."""
     confidence = proba.max(axis=1)
     hit = (proba.argmax(axis=1) == y_true).astype(float)
     bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
     counts = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(np.bincount(bins, hit, n_bins) - np.bincount(bins, confidence, n_bins))
-    return float(gap.sum() / max(counts.sum(), 1))
+    return counts, np.bincount(bins, confidence, n_bins), np.bincount(bins, hit, n_bins)
 
 
-def multiclass_brier(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Mean over rows of the squared distance between probabilities and the one-hot truth."""
-    onehot = np.eye(N_TIERS)[y_true]
-    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    """Top-label ECE: how far the stated confidence is from the hit rate, weighted by bin size."""
+    counts, confidence, hits = reliability_bins(y_true, proba, n_bins)
+    return float(np.abs(hits - confidence).sum() / max(counts.sum(), 1))
 
 
 def ranked_probability_score(y_true: np.ndarray, proba: np.ndarray) -> float:
@@ -66,7 +79,7 @@ def tier_metrics(
         clipped = np.clip(proba, 1e-7, 1.0)
         clipped = clipped / clipped.sum(axis=1, keepdims=True)
         metrics["log_loss"] = log_loss(y_true, clipped, labels=CLASS_CODES)
-        metrics["brier"] = multiclass_brier(y_true, proba)
+        metrics["brier"] = brier_score_loss(y_true, proba, labels=CLASS_CODES)
         metrics["ece"] = expected_calibration_error(y_true, proba)
         metrics["rps"] = ranked_probability_score(y_true, proba)
     return {k: float(v) for k, v in metrics.items()}

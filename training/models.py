@@ -7,11 +7,13 @@ data and config give byte-identical model files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.rulebook import MAX_POINTS
 from training.config import TrainConfig
 from training.decision import fit_tier_cuts
 from training.forecaster_model import served_tier_codes
@@ -33,7 +35,9 @@ class Forecaster:
         return self.classifier.predict(feature_matrix(frame, self.feature_names))
 
     def predict_score(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.clip(self.regressor.predict(feature_matrix(frame, self.feature_names)), 0.0, 5.0)
+        return np.clip(
+            self.regressor.predict(feature_matrix(frame, self.feature_names)), 0.0, MAX_POINTS
+        )
 
     def predict_tier_codes(self, frame: pd.DataFrame) -> np.ndarray:
         return served_tier_codes(
@@ -58,6 +62,16 @@ def class_weights(tier_codes: np.ndarray, power: float) -> np.ndarray:
     return weights / weights.mean()
 
 
+def classifier_params(base: dict[str, Any]) -> dict[str, Any]:
+    """The tier classifier's LightGBM params on either engine: multiclass over all N_TIERS."""
+    return {**base, "objective": "multiclass", "num_class": N_TIERS, "metric": "multi_logloss"}
+
+
+def regressor_params(base: dict[str, Any]) -> dict[str, Any]:
+    """The score regressor's LightGBM params on either engine: squared error."""
+    return {**base, "objective": "regression", "metric": "l2"}
+
+
 def fit_forecaster(
     train: pd.DataFrame, feature_names: tuple[str, ...], config: TrainConfig
 ) -> Forecaster:
@@ -71,7 +85,7 @@ def fit_forecaster(
     weights = class_weights(tiers, config.class_weight_power)
     params = config.booster_params(len(train))
     classifier, _ = _fit_booster(
-        {**params, "objective": "multiclass", "num_class": N_TIERS, "metric": "multi_logloss"},
+        classifier_params(params),
         x,
         tiers,
         weights,
@@ -81,7 +95,7 @@ def fit_forecaster(
         config,
     )
     regressor, held_out_score = _fit_booster(
-        {**params, "objective": "regression", "metric": "l2"},
+        regressor_params(params),
         x,
         scores,
         None,
@@ -91,7 +105,7 @@ def fit_forecaster(
         config,
     )
     held_out = valid_rows if valid_rows.any() else np.ones(len(train), bool)
-    cuts = fit_tier_cuts(np.clip(held_out_score, 0.0, 5.0), tiers[held_out])
+    cuts = fit_tier_cuts(np.clip(held_out_score, 0.0, MAX_POINTS), tiers[held_out])
     return Forecaster(classifier, regressor, feature_names, cuts)
 
 

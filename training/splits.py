@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.errors import LesError
+
 # A shortened backtest still trains each fold on at least this many snapshots.
 MIN_TRAIN_SNAPSHOTS = 3
 
 
-class SplitError(ValueError):
+class SplitError(LesError, ValueError):
     """Not enough history for the requested backtest."""
 
 

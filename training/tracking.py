@@ -17,13 +17,16 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from features.errors import LesError
+from training.metrics import PERSISTENCE_MODEL, POOLED, SERVED_MODEL, metric_key
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 # The headline metrics the gate reads, +1 where higher is better, -1 where lower is.
 GATED_METRICS: dict[str, int] = {"macro_f1": 1, "qwk": 1, "rps": -1, "score_mae": -1}
 
 
-class RegistryError(RuntimeError):
+class RegistryError(LesError, RuntimeError):
     """The registry does not hold what was asked for (model, version or alias)."""
 
 
@@ -125,11 +128,8 @@ def champion_metrics(client: MlflowClient, model_name: str) -> dict[str, float] 
     except MlflowException:
         return None
     run = client.get_run(version.run_id)
-    return {
-        m: run.data.metrics[f"pooled.lightgbm.{m}"]
-        for m in GATED_METRICS
-        if f"pooled.lightgbm.{m}" in run.data.metrics
-    }
+    keys = {m: metric_key(POOLED, SERVED_MODEL, m) for m in GATED_METRICS}
+    return {m: run.data.metrics[key] for m, key in keys.items() if key in run.data.metrics}
 
 
 OWNER_HOST_TAG = "les.host"
@@ -194,9 +194,11 @@ def list_versions(client: MlflowClient, model_name: str) -> list[dict[str, objec
                 "version": int(mv.version),
                 "aliases": ", ".join(sorted(aliases.get(str(mv.version), []))),
                 "created": mv.creation_timestamp,
-                "macro_f1": metrics.get("pooled.lightgbm.macro_f1"),
-                "qwk": metrics.get("pooled.lightgbm.qwk"),
-                "persistence_macro_f1": metrics.get("pooled.persistence.macro_f1"),
+                "macro_f1": metrics.get(metric_key(POOLED, SERVED_MODEL, "macro_f1")),
+                "qwk": metrics.get(metric_key(POOLED, SERVED_MODEL, "qwk")),
+                "persistence_macro_f1": metrics.get(
+                    metric_key(POOLED, PERSISTENCE_MODEL, "macro_f1")
+                ),
                 "fingerprint": (mv.tags or {}).get("fingerprint", ""),
             }
         )
@@ -211,6 +213,6 @@ def pooled_backtest_metrics(client: MlflowClient, run_id: str | None) -> pd.Data
     rows: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
         parts = key.split(".")
-        if len(parts) == 3 and parts[0] == "pooled":
+        if len(parts) == 3 and parts[0] == POOLED:
             rows.setdefault(parts[1], {})[parts[2]] = value
     return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from features.contract import CANCELLED_BY, CHANNELS, STATUSES
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 
 T0 = pd.Timestamp("2026-03-01", tz="UTC")
 

@@ -9,10 +9,18 @@ import numpy as np
 import pytest
 import yaml
 
-from features.catalogue import RANGES_SINCE_VERSION, CatalogueError, load_catalogue
-from features.dataset import DatasetConfig, build_dataset
+from features.catalogue import (
+    DISPLAYS,
+    RANGES_SINCE_VERSION,
+    SEMANTICS_SINCE_VERSION,
+    CatalogueError,
+    load_catalogue,
+)
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
 from features.rulebook import MAX_POINTS, TIER_CODES, load_rulebook
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 
 CATALOGUE = load_catalogue()
 PACKAGED = Path(__file__).parents[2] / "features" / "catalogue.yaml"
@@ -133,3 +141,57 @@ def test_a_catalogue_from_before_ranges_still_loads_unbounded(tmp_path, raw):
     catalogue = load_catalogue(_write(tmp_path, raw))
     assert catalogue.names == CATALOGUE.names
     assert {(f.minimum, f.maximum) for f in catalogue.features} == {(None, None)}
+
+
+def test_every_feature_declares_display_and_example():
+    assert CATALOGUE.version >= SEMANTICS_SINCE_VERSION
+    assert {f.display for f in CATALOGUE.features} == set(DISPLAYS)
+    assert set(CATALOGUE.examples()) == set(CATALOGUE.names)
+    assert CATALOGUE.feature("on_time_delivery_rate").display == "share"
+    assert CATALOGUE.feature("surge_pick_pack_p90_ratio").unit == "ratio"
+    assert CATALOGUE.feature("surge_pick_pack_p90_ratio").display == "number"
+
+
+def test_examples_lie_within_their_ranges():
+    for f in CATALOGUE.features:
+        assert f.minimum is None or f.example >= f.minimum, f.name
+        assert f.maximum is None or f.example <= f.maximum, f.name
+        assert not f.integer or f.example.is_integer(), f.name
+
+
+def test_each_trend_names_an_existing_source(dataset):
+    assert CATALOGUE.trends and all(t.endswith("_trend") for t in CATALOGUE.trends)
+    for trend, source in CATALOGUE.trends.items():
+        assert source in CATALOGUE.names and CATALOGUE.feature(source).trend_of is None, trend
+        assert CATALOGUE.feature(trend).unit == CATALOGUE.feature(source).unit, trend
+        assert trend in dataset.columns
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["units"]["ratio"].update(display="percent"), "display 'percent'"),
+        (lambda r: r["units"]["ratio"].pop("display"), "no display"),
+        (lambda r: r["features"][0].pop("example"), "no example"),
+        (lambda r: r["features"][0].update(example="fast"), "example must be a number"),
+        (lambda r: r["features"][0].update(example=-1.0), "example -1 is outside"),
+        (lambda r: r["features"][0].update(trend_of="no_such_feature"), "trend_of 'no_such"),
+    ],
+)
+def test_bad_semantics_are_refused(tmp_path, raw, change, message):
+    change(raw)
+    with pytest.raises(CatalogueError, match=message):
+        load_catalogue(_write(tmp_path, raw))
+
+
+def test_a_catalogue_from_before_semantics_reads_ratios_as_shares(tmp_path, raw):
+    raw["version"] = SEMANTICS_SINCE_VERSION - 1
+    for unit in raw["units"].values():
+        unit.pop("display")
+    for entry in raw["features"]:
+        entry.pop("example")
+        entry.pop("display", None)
+    old = load_catalogue(_write(tmp_path, raw))
+    assert old.examples() == {}
+    assert {f.display for f in old.features if f.unit == "ratio"} == {"share"}
+    assert {f.display for f in old.features if f.unit != "ratio"} == {"number"}

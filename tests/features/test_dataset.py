@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from features.catalogue import FULFILMENT_STAGES, load_catalogue
 from features.dataset import (
-    DatasetConfig,
     build_dataset,
     build_snapshot_features,
     dataset_summary,
     default_threads,
 )
+from features.dataset_config import DatasetConfig
 from features.rulebook import load_rulebook
 
 from .conftest import T0, random_orders
@@ -191,3 +191,31 @@ def test_history_rates_cover_three_windows() -> None:
         np.testing.assert_allclose(
             joined.loc[known, f"{metric}_history"], joined.loc[known, f"{metric}_wide"]
         )
+
+
+def test_a_merchant_that_ships_nothing_has_no_scored_row_or_label() -> None:
+    """Every order buyer-cancelled: plenty of paid orders, none delivered, so neither the current
+    tier nor the label may be scored (the label was once 5.0 on the cancellation rate alone)."""
+    paid = T0 + pd.to_timedelta(np.arange(120) * 12, unit="h")
+    cancelled = pd.DataFrame(
+        {
+            "order_id": [f"z{k}" for k in range(len(paid))],
+            "merchant_id": "m-cancelled",
+            "channel": "storefront",
+            "created_at": paid,
+            "paid_at": paid,
+            "status": "cancelled",
+            "cancelled_by": "buyer",
+            "status_at": paid + pd.Timedelta(hours=2),
+        }
+    )
+    orders = pd.concat([random_orders(n=300, merchants=2, seed=3, days=60), cancelled])
+    dataset = build_dataset(orders.reset_index(drop=True), CFG, RULES)
+    mine = dataset[dataset["merchant_id"] == "m-cancelled"]
+    assert len(mine) and (mine["orders_in_window"] >= RULES.min_orders).any()
+    assert (mine["label_tier"] == "Insufficient data").all() and mine["label_score"].isna().all()
+    assert (mine["current_tier"] == "Insufficient data").all()
+    assert mine["current_les_score"].isna().all()
+    others = dataset[dataset["merchant_id"] != "m-cancelled"]
+    scored = others["label_score"].notna()
+    assert scored.any(), "no other merchant is scored: the test would be vacuous"

@@ -8,18 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.dataset import DatasetConfig, build_dataset
-from features.distributed import (
-    NoValidOrdersError,
-    build_dataset_dask,
-    part_files,
-    write_parquet_folder,
-)
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
+from features.distributed import NoValidOrdersError, build_dataset_dask
 from features.engine import EngineConfig, engine_client
-from features.io import read_table
+from features.io import part_files, read_table, write_parquet_folder
 from features.rulebook import load_rulebook
 from features.validation import validate_orders
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 
 pytestmark = pytest.mark.xdist_group("dask")
 KEYS = ["merchant_id", "snapshot_at"]

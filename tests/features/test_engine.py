@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from features.engine import EngineConfig, EngineError, UnreachableSchedulerError, engine_client
-from training.cli import app
+from serving.cli import app
 
 
 def closed_port() -> int:

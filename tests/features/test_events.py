@@ -9,15 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import features.events as events_module
-from features.events import (
-    HOURS_PER_DAY,
-    NO_DAY,
-    _stable_order,
-    order_events,
-    paid_hour_counts,
-    surge_flags,
-)
+import features.hour_counts as hour_counts_module
+from features.events import NO_DAY, NS_PER_DAY, _stable_order, order_events
+from features.hour_counts import HOURS_PER_DAY, paid_hour_counts, surge_flags
 
 from .conftest import random_orders
 
@@ -45,12 +39,12 @@ def test_hour_counts_and_surge_match_a_groupby(
     codes = np.sort(rng.integers(0, merchants, n))
     # Bursts: many orders share a few hours, so both surge outcomes occur.
     hour = 480_000 + rng.choice(rng.integers(0, hours_span, 6), n)
-    old = events_module.MAX_HOUR_CELLS_PER_ORDER
-    events_module.MAX_HOUR_CELLS_PER_ORDER = cells_per_order
+    old = hour_counts_module.MAX_HOUR_CELLS_PER_ORDER
+    hour_counts_module.MAX_HOUR_CELLS_PER_ORDER = cells_per_order
     try:
         per_hour, per_day, table = paid_hour_counts(codes, hour, merchants)
     finally:
-        events_module.MAX_HOUR_CELLS_PER_ORDER = old
+        hour_counts_module.MAX_HOUR_CELLS_PER_ORDER = old
     ref = counts_reference(codes, hour)
     np.testing.assert_array_equal(per_hour, ref["per_hour"])
     np.testing.assert_array_equal(per_day, ref["per_day"])
@@ -79,7 +73,7 @@ def test_event_days_are_exact_at_midnight_and_missing_stays_missing() -> None:
     events = order_events(orders)
     by_order = dict(zip(orders["order_id"].iloc[_stable_order(
         pd.factorize(orders["merchant_id"], sort=True)[0])], events.day["delivered"], strict=True))  # fmt: skip
-    day = midnight.value // (HOURS_PER_DAY * 3_600_000_000_000)
+    day = midnight.value // NS_PER_DAY
     assert by_order["o0"] == day and by_order["o1"] == day - 1 and by_order["o2"] == NO_DAY
 
 

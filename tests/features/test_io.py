@@ -16,18 +16,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.dataset import DatasetConfig
-from features.distributed import part_files, write_parquet_folder
+from features.dataset_config import DatasetConfig
 from features.io import (
     TMP_PREFIX,
-    DatasetRecipe,
     TableReadError,
     atomic_path,
-    read_recipe,
+    is_folder_target,
+    part_files,
     read_table,
-    write_recipe,
+    table_format,
+    write_parquet_folder,
     write_table,
 )
+from features.recipe import DatasetRecipe, read_recipe, write_recipe
 from features.rulebook import load_rulebook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -179,7 +180,7 @@ KILLED_WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import pandas as pd
-    from features.distributed import write_parquet_folder
+    from features.io import write_parquet_folder
     from features.io import write_table
 
     real = pd.DataFrame.to_parquet
@@ -241,3 +242,15 @@ def test_a_killed_write_leaves_the_previous_table(tmp_path: Path, name: str) -> 
     kill_mid_write(target)
     assert (target.read_bytes() if target.is_file() else snapshot(target)) == before
     pd.testing.assert_frame_equal(read_table(target), good)
+
+
+def test_one_dispatch_names_every_layout(tmp_path: Path) -> None:
+    folder = tmp_path / "parts.parquet"
+    folder.mkdir()
+    assert table_format(folder) == "folder"
+    assert table_format(folder, folders=False) == "parquet"
+    assert table_format(tmp_path / "t.csv") == "csv"
+    assert table_format(tmp_path / "t.json") is None
+    assert is_folder_target(tmp_path / "out") and not is_folder_target(tmp_path / "o.parquet")
+    with pytest.raises(TableReadError, match="unknown table format '.json'"):
+        write_table(table(), tmp_path / "t.json")

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from features.contract import COLUMN_NAMES, DTYPES, ENUM_VALUES, ORDER_COLUMNS
-from features.dataset import DatasetConfig, build_dataset
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
 from features.olist import (
     OLIST_TABLES,
     ORPHAN_REASON_COLUMN,
@@ -331,7 +332,7 @@ def test_local_to_utc_keeps_order_and_wall_clock(stamps: list) -> None:
 
 
 def test_cli_ingest_writes_the_table_and_summarises(tiny_olist_dir: Path, tmp_path: Path) -> None:
-    from training.cli import app
+    from serving.cli import app
 
     out = tmp_path / "out" / "orders.parquet"
     result = runner.invoke(app, ["ingest", "olist", str(tiny_olist_dir), "--out", str(out)])
@@ -347,7 +348,7 @@ def test_cli_ingest_writes_the_table_and_summarises(tiny_olist_dir: Path, tmp_pa
 def test_cli_ingest_of_a_partial_export_counts_the_orphan_items(
     partial_olist_dir: Path, tmp_path: Path
 ) -> None:
-    from training.cli import app
+    from serving.cli import app
 
     out = tmp_path / "orders.parquet"
     result = runner.invoke(app, ["ingest", "olist", str(partial_olist_dir), "--out", str(out)])

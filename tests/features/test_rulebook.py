@@ -18,17 +18,20 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from features.catalogue import load_catalogue
+from features.errors import LesError
 from features.rulebook import (
     INSUFFICIENT,
     TIER_CODES,
     TIERS,
-    MetricFrameError,
     RulebookError,
     check_rulebook,
-    compute_les,
     load_rulebook,
+)
+from features.rulebook_docs import rulebook_markdown
+from features.rulebook_scoring import (
+    MetricFrameError,
+    compute_les,
     metric_points,
-    rulebook_markdown,
     score_les,
     tier_from_score,
 )
@@ -101,8 +104,8 @@ def test_points_are_flat_outside_the_bands_and_nan_stays_nan() -> None:
 def test_non_numeric_metric_values_name_the_column() -> None:
     with pytest.raises(MetricFrameError, match="late_dispatch_rate"):
         score_les(frame(late_dispatch_rate="fast"), RULES)
-    with pytest.raises(MetricFrameError, match="orders_in_window"):
-        score_les(frame().drop(columns="orders_in_window"), RULES)
+    with pytest.raises(MetricFrameError, match="delivered_orders_in_window"):
+        score_les(frame(delivered_orders_in_window="many"), RULES)
 
 
 # --- the weighted score ---------------------------------------------------------------------
@@ -137,28 +140,31 @@ def test_missing_metric_renormalises_the_weights() -> None:
 
 
 def test_metric_below_its_denominator_minimum_is_left_out() -> None:
-    floor = RULES.min_metric_denominator
-    below = score(on_time_delivery_rate=0.70, delivered_orders_in_window=floor - 1)
+    rules = RULES.with_overrides(min_orders=1)  # so few deliveries still score the row
+    floor = rules.min_metric_denominator
+    below = score(rules, on_time_delivery_rate=0.70, delivered_orders_in_window=floor - 1)
     # on-time, route on-time and negative reviews share the delivered denominator: all left out
     assert np.isnan(below["on_time_delivery_rate_points"])
     assert below["on_time_delivery_rate"] == 0.70  # the value is still reported
     assert below["les_score"] == 5.0
-    at_floor = score(on_time_delivery_rate=0.70, delivered_orders_in_window=floor)
+    at_floor = score(rules, on_time_delivery_rate=0.70, delivered_orders_in_window=floor)
     assert at_floor["les_score"] == pytest.approx(5 - 0.15 * (5 - 0.75))
-    unknown = score(on_time_delivery_rate=0.70, delivered_orders_in_window=np.nan)
-    assert np.isnan(unknown["on_time_delivery_rate_points"])
+    unknown = score(late_dispatch_rate=0.10, shipped_orders_in_window=np.nan)
+    assert np.isnan(unknown["late_dispatch_rate_points"])
     no_column = score_les(
-        frame(on_time_delivery_rate=0.70).drop(columns="delivered_orders_in_window"), RULES
+        frame(late_dispatch_rate=0.10).drop(columns="shipped_orders_in_window"), RULES
     )
-    assert no_column.loc[0, "les_score"] == pytest.approx(at_floor["les_score"])
+    assert no_column.loc[0, "les_score"] == pytest.approx(5 - 0.25 * (5 - 2.5))
 
 
-def test_too_few_orders_is_insufficient_data() -> None:
-    below = score(orders_in_window=RULES.min_orders - 1)
+def test_too_few_delivered_orders_is_insufficient_data() -> None:
+    below = score(delivered_orders_in_window=RULES.min_orders - 1)
     assert below["les_tier"] == INSUFFICIENT and np.isnan(below["les_score"])
     assert below["late_dispatch_rate_points"] == 5.0  # points are still shown
-    assert score(orders_in_window=RULES.min_orders)["les_tier"] == "Excellent"
-    assert score(orders_in_window=np.nan)["les_tier"] == INSUFFICIENT
+    assert score(delivered_orders_in_window=RULES.min_orders)["les_tier"] == "Excellent"
+    assert score(delivered_orders_in_window=np.nan)["les_tier"] == INSUFFICIENT
+    # paid orders are not what the minimum counts
+    assert score(orders_in_window=RULES.min_orders - 1)["les_tier"] == "Excellent"
 
 
 def test_no_metric_present_is_insufficient_data() -> None:
@@ -362,7 +368,8 @@ def _reference_score(row: dict, rules=RULES) -> float:
             if a < value <= b:
                 points = pa + (pb - pa) * (value - a) / (b - a)
         total, weight = total + m.weight * points, weight + m.weight
-    return total / weight if weight > 0 and row["orders_in_window"] >= rules.min_orders else np.nan
+    enough = row[rules.min_orders_basis] >= rules.min_orders
+    return total / weight if weight > 0 and enough else np.nan
 
 
 maybe_rate = st.one_of(st.floats(-0.2, 1.2), st.just(np.nan))
@@ -504,6 +511,7 @@ def test_compute_les_on_a_hand_made_window() -> None:
     assert table["merchant_id"].tolist() == ["m1", "m2"]
     pairs = [c for f in METRICS for c in (f, f"{f}_points")]
     head = ["merchant_id", "window_start", "window_end", "orders_in_window"]
+    head += ["delivered_orders_in_window"]
     assert table.columns.tolist() == [*head, *pairs, "les_score", "les_tier"]
     m1, m2 = table.iloc[0], table.iloc[1]
     assert (m1["window_start"], m1["window_end"]) == (START, END)
@@ -514,6 +522,7 @@ def test_compute_les_on_a_hand_made_window() -> None:
     assert m1["les_score"] == pytest.approx(les) and les == pytest.approx(2.9745535714)
     assert m1["les_tier"] == "Needs attention"
     assert m2["orders_in_window"] == 12 and m2["late_dispatch_rate_points"] == 5.0
+    assert (m1["delivered_orders_in_window"], m2["delivered_orders_in_window"]) == (30, 0)
     assert m2["les_tier"] == INSUFFICIENT and np.isnan(m2["les_score"])
 
 
@@ -526,15 +535,15 @@ def test_compute_les_without_orders_in_the_window_is_empty() -> None:
 @pytest.mark.parametrize(
     ("start", "end", "message"),
     [
-        (START + pd.Timedelta(hours=3), END, "window_start must be a whole day"),
-        (START, "2026-03-31 00:00+08:00", "window_end must be a whole day"),
+        (START + pd.Timedelta(hours=3), END, "window_start must be a midnight UTC"),
+        (START, "2026-03-31 00:00+08:00", "window_end must be a midnight UTC"),
         (END, START, "must be after window_start"),
         (START, "the end of March", "window_end must be a date"),
         (None, END, "window_start must be a date"),
     ],
 )
 def test_compute_les_refuses_windows_that_are_not_whole_utc_days(start, end, message) -> None:
-    with pytest.raises(RulebookError, match=message):
+    with pytest.raises(LesError, match=message):
         compute_les(hand_made_orders(), start, end, RULES)
 
 
@@ -545,7 +554,7 @@ def test_naive_dates_are_read_as_utc() -> None:
 
 # --- CLI and docs --------------------------------------------------------------------------
 def test_score_window_cli_writes_the_table_and_prints_the_tiers(tmp_path: Path) -> None:
-    from training.cli import app
+    from serving.cli import app
 
     orders = tmp_path / "orders.parquet"
     hand_made_orders().to_parquet(orders)
@@ -570,7 +579,7 @@ def test_score_window_cli_writes_the_table_and_prints_the_tiers(tmp_path: Path) 
 
 
 def test_rulebook_cli_prints_the_docs_and_the_table() -> None:
-    from training.cli import app
+    from serving.cli import app
 
     runner = CliRunner()
     markdown = runner.invoke(app, ["rulebook", "--markdown"])
@@ -586,3 +595,92 @@ def test_docs_rulebook_is_generated_from_the_rulebook() -> None:
     text = DOCS.read_text()
     for m in RULES.metrics:
         assert m.source and m.source in text and f"`{m.feature}`" in text
+
+
+# --- the minimum counts what the precedent counts (delivered orders) ------------------------------
+def buyer_cancelled_orders(n: int = 40) -> pd.DataFrame:
+    """A merchant that ships nothing: every one of `n` orders paid in the window is buyer-cancelled."""
+    paid = START + pd.to_timedelta(np.arange(n) * 12, unit="h")
+    return pd.DataFrame(
+        {
+            "order_id": [f"z{k}" for k in range(n)],
+            "merchant_id": "m0",
+            "channel": "storefront",
+            "created_at": paid,
+            "paid_at": paid,
+            "status": "cancelled",
+            "cancelled_by": "buyer",
+            "status_at": paid + pd.Timedelta(hours=2),
+        }
+    )
+
+
+def test_a_merchant_that_ships_nothing_is_insufficient_data_not_excellent() -> None:
+    table = compute_les(buyer_cancelled_orders(), START, END, RULES)
+    row = table.iloc[0]
+    assert row["orders_in_window"] == 40 and row["seller_fault_cancellation_rate_points"] == 5.0
+    assert row["les_tier"] == INSUFFICIENT and np.isnan(row["les_score"])
+
+
+def test_the_minimum_counts_the_rulebooks_basis_delivered_orders() -> None:
+    assert RULES.min_orders_basis == "delivered_orders_in_window"
+    floor = RULES.min_orders
+    below = score(orders_in_window=500, delivered_orders_in_window=floor - 1)
+    assert below["les_tier"] == INSUFFICIENT and np.isnan(below["les_score"])
+    assert score(orders_in_window=floor, delivered_orders_in_window=floor)["les_score"] == 5.0
+    # the override keeps the basis: 5 delivered orders now suffice, 4 do not
+    five = RULES.with_overrides(min_orders=5)
+    assert score(five, delivered_orders_in_window=5)["les_tier"] == "Excellent"
+    assert score(five, delivered_orders_in_window=4)["les_tier"] == INSUFFICIENT
+    with pytest.raises(MetricFrameError, match="delivered_orders_in_window"):
+        score_les(frame().drop(columns="delivered_orders_in_window"), RULES)
+
+
+def test_a_minimum_of_zero_delivered_orders_is_refused() -> None:
+    with pytest.raises(RulebookError, match="min_orders must be >= 1"):
+        RULES.with_overrides(min_orders=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_edited("min_orders_basis: delivered", "min_orders_basis: dispatched"), "not a feature"),
+        (
+            _edited("min_orders_basis: delivered_orders_in_window", "min_orders_basis: x_rate"),
+            "min_orders_basis",
+        ),
+        (
+            _edited(
+                "min_orders_basis: delivered_orders_in_window",
+                "min_orders_basis: late_dispatch_rate",
+            ),
+            "a count of orders",
+        ),
+    ],
+)
+def test_a_basis_that_is_not_an_order_count_is_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    with pytest.raises(RulebookError, match=message):
+        load_rulebook(path)
+
+
+@given(
+    values=metric_values,
+    n=counts,
+    min_orders=st.integers(1, 60),
+    floor=st.integers(0, 20),
+)
+@settings(max_examples=200, deadline=None)
+def test_every_scored_row_has_its_basis_at_the_minimum(
+    values: dict, n: dict, min_orders: int, floor: int
+) -> None:
+    rules = RULES.with_overrides(min_orders=min_orders, min_metric_denominator=floor)
+    row = score(rules, **values, **n)
+    if not np.isnan(row["les_score"]):
+        assert n[rules.min_orders_basis] >= rules.min_orders >= 1
+        assert row["les_tier"] != INSUFFICIENT
+    else:
+        assert row["les_tier"] == INSUFFICIENT

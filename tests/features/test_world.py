@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.rulebook import compute_les, load_rulebook
+from features.rulebook import load_rulebook
+from features.rulebook_scoring import compute_les
 from features.validation import validate_orders
 from features.windows import compute_window_metrics
-from features.world import WorldConfig, draw_merchants, generate_world
+from features.world import draw_merchants, generate_world
+from features.world_params import WorldConfig
 
 
 @pytest.fixture(scope="module")

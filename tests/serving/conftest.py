@@ -24,9 +24,11 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.dataset import DatasetConfig, build_dataset
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
 from features.rulebook import load_rulebook
-from features.world import WorldConfig, generate_world
+from features.world import generate_world
+from features.world_params import WorldConfig
 from tests.training.conftest import make_dataset, register_in_store
 
 MODEL_NAME = "les-forecaster"
@@ -107,7 +109,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 @pytest.fixture(scope="session")
 def registered(store: Store):
     """The champion loaded in-process: what the server's answers are compared against."""
-    from training.registered import load_registered_forecaster
+    from training.explain.registered import load_registered_forecaster
     from training.tracking import TrackingConfig
 
     return load_registered_forecaster(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from serving.config import ServiceConfig, ServiceConfigError, config_from_env
-from training.registered import DEFAULT_MODEL_URI
+from training.explain.registered import DEFAULT_MODEL_URI
 
 
 def test_defaults():

@@ -18,6 +18,8 @@ from serving.http import (
 )
 
 LIMIT = 100
+JSON_TYPE = b"application/json"
+API_ROUTES = frozenset({"/predict", "/explain"})
 
 
 class Recorder:
@@ -38,7 +40,8 @@ class Recorder:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
-def call(guard, path="/predict", method="POST", headers=(), chunks=(b"",)):
+def call(guard, path="/predict", method="POST", headers=(), chunks=(b"",), content_type=JSON_TYPE):
+    """One request through `guard`; `content_type` None sends no Content-Type header."""
     messages = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
         for i, c in enumerate(chunks)
@@ -51,7 +54,8 @@ def call(guard, path="/predict", method="POST", headers=(), chunks=(b"",)):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "path": path, "method": method, "headers": list(headers)}
+    media = [(b"content-type", content_type)] if content_type is not None else []
+    scope = {"type": "http", "path": path, "method": method, "headers": [*media, *headers]}
     asyncio.run(guard(scope, receive, send))
     start = sent[0]
     body = b"".join(m.get("body", b"") for m in sent[1:])
@@ -61,7 +65,10 @@ def call(guard, path="/predict", method="POST", headers=(), chunks=(b"",)):
 def guard(token=None, model_headers=None):
     app = Recorder()
     headers = model_headers or ModelHeaders()
-    return GuardMiddleware(app, token=token, max_body_bytes=LIMIT, model_headers=headers), app
+    middleware = GuardMiddleware(
+        app, token=token, max_body_bytes=LIMIT, model_headers=headers, json_routes=API_ROUTES
+    )
+    return middleware, app
 
 
 def test_without_a_token_everything_passes():
@@ -116,11 +123,22 @@ def test_chunked_body_within_the_limit_is_replayed():
         (b"application/json; charset=utf-8", 200),
         (b"multipart/form-data", 415),
         (b"application/vnd.bentoml+pickle", 415),
+        (None, 415),
     ],
 )
 def test_only_json_bodies(content_type, status):
-    middleware, _ = guard()
-    assert call(middleware, headers=[(b"content-type", content_type)])[0] == status
+    """A body without Content-Type too: BentoML would read it as JSON, though the document
+    says the body must be declared application/json."""
+    middleware, app = guard()
+    assert call(middleware, content_type=content_type)[0] == status
+    assert app.called == (status == 200)
+
+
+@pytest.mark.parametrize("path", ["/livez", "/metrics", "/nowhere"])
+def test_a_post_off_the_api_routes_is_left_to_bentoml(path):
+    """A probe or an unknown path takes no body: BentoML answers 405 or 404, not 415."""
+    middleware, app = guard()
+    assert call(middleware, path=path, content_type=None)[0] == 200 and app.called
 
 
 MODEL_HEADER_NAMES = (b"x-les-model-name", b"x-les-model-version", b"x-les-rulebook-version")
@@ -136,7 +154,7 @@ def test_model_headers_on_every_authenticated_response_once_loaded():
     assert headers[b"x-les-model-name"] == b"les-forecaster"
     assert headers[b"x-les-model-version"] == b"7"
     assert headers[b"x-les-rulebook-version"] == b"2"
-    status, headers, _ = call(middleware, headers=[*authorised, (b"content-type", b"text/csv")])
+    status, headers, _ = call(middleware, headers=authorised, content_type=b"text/csv")
     assert status == 415 and headers[b"x-les-model-version"] == b"7"
 
 
@@ -191,6 +209,7 @@ def test_a_rejected_request_is_one_warning_line_with_its_reason(caplog):
         token=None,
         max_body_bytes=LIMIT,
         model_headers=ModelHeaders(),
+        json_routes=API_ROUTES,
     )
     with caplog.at_level(logging.INFO):
         assert call(middleware)[0] == 400

@@ -14,8 +14,8 @@ import mlflow
 import pytest
 
 from features.catalogue import load_catalogue
-from features.dataset import DatasetConfig
-from features.io import DatasetRecipe
+from features.dataset_config import DatasetConfig
+from features.recipe import DatasetRecipe
 from features.rulebook import load_rulebook
 from serving import loading
 from serving.loading import (
@@ -25,7 +25,7 @@ from serving.loading import (
     served_rulebook,
     stop_supervisor,
 )
-from training.registered import RegisteredForecaster, read_forecaster_folder
+from training.explain.registered import RegisteredForecaster, read_forecaster_folder
 from training.tracking import RegistryError
 
 

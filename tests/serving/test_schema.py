@@ -10,7 +10,9 @@ from pydantic import ValidationError
 from features.catalogue import load_catalogue
 from features.contract import ORDER_COLUMNS, REQUIRED_COLUMNS
 from serving.config import ServiceConfig
-from serving.schema import EXAMPLE_ORDERS_REQUEST, IDENTIFIER_MAX_LENGTH, build_api_models
+from serving.identifiers import IDENTIFIER_MAX_LENGTH
+from serving.orders_schema import EXAMPLE_ORDERS_REQUEST
+from serving.schema import build_api_models
 
 CATALOGUE = load_catalogue()
 API = build_api_models(CATALOGUE, ServiceConfig(max_batch=3, max_orders=5))
@@ -230,3 +232,84 @@ def test_a_snapshot_pandas_cannot_hold_is_a_validation_error(snapshot):
 @pytest.mark.parametrize("snapshot", ["1677-09-22T00:00:00Z", "2262-04-11T00:00:00Z"])
 def test_the_first_and_last_midnights_pandas_holds_are_valid(snapshot):
     API.orders_request.model_validate({**EXAMPLE_ORDERS_REQUEST, "snapshot_at": snapshot})
+
+
+@pytest.mark.parametrize("value", [0, 1, "yes", "true", None])
+def test_include_features_is_a_json_boolean(value):
+    """Issue 13 (11): 0, 1 and "yes" were read as booleans though the document says boolean."""
+    body = json.dumps({**EXAMPLE_ORDERS_REQUEST, "include_features": value})
+    assert [e["loc"] for e in _errors(API.orders_request, body)] == [("include_features",)]
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [1772409600, 1772409600.0, "1772409600", "2026-03-02 00:00:00Z", "2026-03-02T00:00Z"],
+)
+def test_the_snapshot_is_an_rfc3339_string(snapshot):
+    """Issue 13 (11): Unix seconds were a snapshot, though the document says a date-time."""
+    body = json.dumps({**EXAMPLE_ORDERS_REQUEST, "snapshot_at": snapshot})
+    assert [e["loc"] for e in _errors(API.orders_request, body)] == [("snapshot_at",)]
+
+
+@pytest.mark.parametrize("column", [c.name for c in ORDER_COLUMNS if c.kind in ("id", "str")])
+@pytest.mark.parametrize("text", ["", " ", "a\x00b"])
+def test_order_text_fields_follow_the_id_rule(column, text):
+    """Issue 13 (11): a blank carrier or region passed the schema, then the contract refused it."""
+    order = {**EXAMPLE_ORDERS_REQUEST["orders"][0], column: text}
+    body = json.dumps({**EXAMPLE_ORDERS_REQUEST, "orders": [order]})
+    assert [e["loc"] for e in _errors(API.orders_request, body)] == [("orders", 0, column)]
+    schema = API.order_event.model_json_schema()["properties"][column]
+    assert (schema.get("minLength") or schema["anyOf"][0]["minLength"]) == 1
+
+
+def _api_operations(document: dict) -> dict[str, dict]:
+    return {route: document["paths"][route]["post"] for route in API_ROUTES}
+
+
+API_ROUTES = ("/predict", "/predict_orders", "/explain")
+
+
+@pytest.mark.parametrize("authenticated", [False, True])
+def test_the_document_declares_what_the_service_answers(authenticated):
+    """Issue 13 (11): BentoML's document has a string `detail`, an optional body and no 401,
+    413 or 415; schemathesis (tests/serving/test_fuzz_e2e.py) checks the answers against it."""
+    from serving.http import OPEN_PATHS
+    from serving.openapi import truthful_document
+    from serving.service import API_ROUTES as SERVED_ROUTES
+    from serving.service import LesService
+
+    spec = LesService.openapi_spec.asdict()
+    document = truthful_document(
+        spec, SERVED_ROUTES, authenticated=authenticated, open_paths=OPEN_PATHS
+    )
+    assert frozenset(API_ROUTES) == SERVED_ROUTES
+    schemas = document["components"]["schemas"]
+    assert schemas["BadRequest"]["properties"]["detail"]["type"] == "array"
+    expected = {"200", "400", "413", "415", "500"} | ({"401"} if authenticated else set())
+    for route, operation in _api_operations(document).items():
+        assert operation["requestBody"]["required"] is True, route
+        assert set(operation["responses"]) == expected, route
+        refs = {
+            code: r["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            for code, r in operation["responses"].items()
+            if code != "200"
+        }
+        assert all(ref in schemas for ref in refs.values()), refs
+        assert refs["400"] == "BadRequest" and refs["415"] == "Refused"
+    assert ("securitySchemes" in document["components"]) == authenticated
+    probe = document["paths"]["/readyz"]["get"]
+    assert "401" not in probe["responses"] and "security" not in probe
+    assert ("401" in document["paths"]["/metrics"]["get"]["responses"]) == authenticated
+    assert "required" not in spec["paths"]["/predict"]["post"]["requestBody"]  # not mutated
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("delivered_orders_in_window", 2.5890419884777833e-42), ("orders_in_window", 1e-10)],
+)
+def test_a_count_with_a_tiny_fraction_is_refused(name, value):
+    """pydantic's multiple_of=1 forgives a remainder below about 1e-9; the document's
+    `multipleOf: 1` does not, and schemathesis sent 2.6e-42 orders (issue 13 item 11)."""
+    errors = _errors(API.predict_request, _predict_body(**{name: value}))
+    assert [e["loc"] for e in errors] == [("merchants", 0, "features")]
+    assert name in errors[0]["msg"] and "whole numbers" in errors[0]["msg"]

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from features.catalogue import load_catalogue
-from features.rulebook import TIER_CODES, load_rulebook, tier_from_score
+from features.rulebook import TIER_CODES, load_rulebook
+from features.rulebook_scoring import tier_from_score
 
 
 def make_dataset(n_merchants: int = 80, n_snapshots: int = 40, seed: int = 0) -> pd.DataFrame:
@@ -79,7 +80,7 @@ def register_in_store(root: Path, dataset: pd.DataFrame, champion: bool = False,
 class TrainedModel:
     """A forecaster trained and registered once per test session, in its own store."""
 
-    model: object  # training.registered.RegisteredForecaster
+    model: object  # training.explain.registered.RegisteredForecaster
     dataset: pd.DataFrame
     store: Path
     tracking_uri: str
@@ -87,7 +88,7 @@ class TrainedModel:
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory, small_dataset: pd.DataFrame):
-    from training.registered import load_registered_forecaster
+    from training.explain.registered import load_registered_forecaster
 
     store = tmp_path_factory.mktemp("explain-store")
     tracking, result = register_in_store(store, small_dataset)

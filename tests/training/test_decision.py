@@ -12,6 +12,7 @@ from sklearn.metrics import cohen_kappa_score, f1_score
 from features.catalogue import load_catalogue
 from features.rulebook import load_rulebook
 from training.backtest import MODEL, run_backtest, trainable_rows
+from training.checks import model_feature_names
 from training.config import load_train_config
 from training.decision import (
     confusion,
@@ -22,7 +23,6 @@ from training.decision import (
 )
 from training.forecaster_model import served_tier_codes, tiers_from_cuts
 from training.metrics import CLASS_CODES
-from training.pipeline import model_feature_names
 from training.splits import fold_masks
 
 from .conftest import make_dataset
@@ -99,3 +99,12 @@ def test_the_decision_rule_never_sees_test_labels() -> None:
         assert len(was) == int(test.sum()) > 0
         pd.testing.assert_series_equal(was[f"{MODEL}_tier"], now[f"{MODEL}_tier"])
         pd.testing.assert_series_equal(was[f"{MODEL}_score"], now[f"{MODEL}_score"])
+
+
+def test_model_file_clips_to_the_rulebook_scale() -> None:
+    """forecaster_model.py is loaded by MLflow without the les package, so it keeps its own copy
+    of the score's upper bound; it must be the rulebook's."""
+    from features.rulebook import MAX_POINTS
+    from training import forecaster_model
+
+    assert forecaster_model.SCORE_MAX == MAX_POINTS

@@ -14,27 +14,29 @@ import yaml
 from typer.testing import CliRunner
 
 from features.catalogue import load_catalogue
-from features.dataset import DatasetConfig
-from features.distributed import write_parquet_folder
+from features.dataset_config import DatasetConfig
 from features.engine import EngineConfig, engine_client
-from features.io import DatasetRecipe, write_recipe
+from features.io import write_parquet_folder
+from features.recipe import DatasetRecipe, write_recipe
 from features.rulebook import load_rulebook
+from serving.cli import app
 from training.backtest import MODEL, run_backtest, trainable_rows
 from training.baselines import NaiveBaselines, PersistenceFallback
-from training.cli import app
+from training.checks import model_feature_names
 from training.config import load_train_config
 from training.distributed import (
     WEIGHT,
-    client_sample,
     early_stopping_rounds,
     estimator_params,
-    naive_baselines_dask,
     partition_loss_curve,
 )
+from training.distributed_backtest import (
+    client_sample,
+    naive_baselines_dask,
+)
+from training.explain.registered import load_registered_forecaster
 from training.fingerprint import dataset_fingerprint
 from training.forecaster_model import tiers_from_cuts
-from training.pipeline import model_feature_names
-from training.registered import load_registered_forecaster
 from training.tracking import activate, resolve_tracking
 
 from .conftest import make_dataset

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import brier_score_loss
 
 from training.metrics import (
     expected_calibration_error,
-    multiclass_brier,
     ranked_probability_score,
     tier_metrics,
 )
@@ -31,7 +31,7 @@ def test_qwk_punishes_far_misses_more_than_near_misses() -> None:
 
 def test_brier_of_uniform_forecast() -> None:
     y = np.array([0, 1, 2, 3])
-    assert multiclass_brier(y, np.full((4, 4), 0.25)) == pytest.approx(0.75)
+    assert brier_score_loss(y, np.full((4, 4), 0.25), labels=[0, 1, 2, 3]) == pytest.approx(0.75)
 
 
 def test_ece_of_overconfident_forecast() -> None:
@@ -62,5 +62,20 @@ def test_ranked_probability_score_is_ordinal() -> None:
     one_away, two_away = np.array([[0.0, 1.0, 0.0, 0.0]]), np.array([[0.0, 0.0, 1.0, 0.0]])
     assert ranked_probability_score(y, one_away) == pytest.approx(1.0)
     assert ranked_probability_score(y, two_away) == pytest.approx(2.0)
-    assert multiclass_brier(y, one_away) == multiclass_brier(y, two_away)
+    assert brier_score_loss(y, one_away, labels=[0, 1, 2, 3]) == brier_score_loss(
+        y, two_away, labels=[0, 1, 2, 3]
+    )
     assert ranked_probability_score(y, np.eye(4)[y]) == 0.0
+
+
+def test_brier_is_the_multiclass_mean_squared_distance_to_the_one_hot_truth() -> None:
+    """scikit-learn's multiclass `brier_score_loss` is the sum over classes, averaged over rows:
+    the number the retired `multiclass_brier` logged, so the metric did not change."""
+    from sklearn.metrics import brier_score_loss
+
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.ones(4), size=200)
+    y_true = rng.integers(0, 4, 200)
+    by_hand = float(np.mean(np.sum((proba - np.eye(4)[y_true]) ** 2, axis=1)))
+    assert brier_score_loss(y_true, proba, labels=[0, 1, 2, 3]) == pytest.approx(by_hand, abs=1e-12)
+    assert tier_metrics(y_true, proba.argmax(axis=1), proba)["brier"] == pytest.approx(by_hand)

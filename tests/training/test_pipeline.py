@@ -12,9 +12,10 @@ import pytest
 from features.catalogue import load_catalogue
 from features.rulebook import load_rulebook
 from training.backtest import MODEL, PERSISTENCE, trainable_rows
+from training.checks import model_feature_names
 from training.config import load_train_config
 from training.models import booster_text, fit_forecaster
-from training.pipeline import model_feature_names, train_and_register
+from training.pipeline import train_and_register
 from training.tracking import CHALLENGER, CHAMPION, activate, resolve_tracking
 
 pytestmark = pytest.mark.xdist_group("mlflow")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from serving.cli import app
 from training.backtest import trainable_rows
-from training.cli import app
 from training.tracking import activate, resolve_tracking
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow")]
