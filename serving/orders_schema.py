@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from features.contract import ORDER_COLUMNS, Column
+from features.snapshots import midnight_utc
 from serving.identifiers import (
     IDENTIFIER_RULE,
     RFC3339_PATTERN,
@@ -114,7 +115,6 @@ EXAMPLE_ORDERS_REQUEST: dict[str, Any] = {
 
 class _OrdersRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_ORDERS_REQUEST})
-    midnight_message: ClassVar[str] = "snapshot_at must be a midnight UTC (features are daily)"
     zone_message: ClassVar[str] = (
         "snapshot_at needs its time zone (e.g. 2026-03-02T00:00:00Z): a time without one is "
         "refused, as order times are"
@@ -150,8 +150,7 @@ class _OrdersRequestBase(BaseModel):
                 f"snapshot_at must lie in {FIRST_SNAPSHOT:%Y-%m-%d}..{LAST_SNAPSHOT:%Y-%m-%d} "
                 "(the dates pandas holds in nanoseconds)"
             )
-        if (utc.hour, utc.minute, utc.second, utc.microsecond) != (0, 0, 0, 0):
-            raise ValueError(cls.midnight_message)
+        midnight_utc(utc, "snapshot_at")  # the one snapshot-day rule; SnapshotError is a 400
         return utc
 
 

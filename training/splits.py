@@ -1,7 +1,8 @@
 """Rolling-origin time splits: train on the past, test on the next horizon, never overlap labels.
 
-A row at snapshot T has a label over (T, T + horizon]. A test fold starting at cut C holds snapshots in
-[C, C + fold length); training snapshots are before C - horizon (a gap of one horizon), so every
+A row at snapshot T has a label over [T, T + horizon) (events from the snapshot midnight up to,
+not including, the window end). A test fold starting at cut C holds snapshots in [C, C + fold
+length); training snapshots are before C - horizon (a gap of one horizon), so every
 training label window ends before C and no label window touches the test period. Folds are one
 horizon long; `plan_folds` shortens them, then drops some, when the history is too short for that.
 """
