@@ -23,7 +23,7 @@ from features.dataset_config import (
     snapshot_grid,
 )
 from features.events import NO_DAY, NS_PER_DAY, OrderEvents, order_event_parts, order_events
-from features.rulebook import MAX_POINTS, TIER_CODES, Rulebook
+from features.rulebook import INSUFFICIENT, MAX_POINTS, TIER_CODES, Rulebook
 from features.rulebook_scoring import rulebook_inputs, score_les
 from features.snapshots import midnight_utc
 from features.window_grid import WindowRequest
@@ -222,7 +222,7 @@ def build_snapshot_features(
 
 def dataset_summary(dataset: pd.DataFrame) -> dict[str, object]:
     """The figures `les build-dataset` prints: size, label mix, trainable and insufficient rows."""
-    trainable = dataset["label_complete"] & (dataset["label_tier"] != "Insufficient data")
+    trainable = dataset["label_complete"] & (dataset["label_tier"] != INSUFFICIENT)
     return {
         "rows": len(dataset),
         "merchants": dataset["merchant_id"].nunique(),
@@ -232,7 +232,7 @@ def dataset_summary(dataset: pd.DataFrame) -> dict[str, object]:
         .to_dict(),
         "trainable_rows": int(trainable.sum()),
         "insufficient_label_rows": int(
-            (dataset["label_complete"] & (dataset["label_tier"] == "Insufficient data")).sum()
+            (dataset["label_complete"] & (dataset["label_tier"] == INSUFFICIENT)).sum()
         ),
         "incomplete_label_rows": int((~dataset["label_complete"]).sum()),
     }

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from features.rulebook import MAX_POINTS  # noqa: E402
+
 RAISES = "#2e7d32"
 LOWERS = "#c62828"
 NEUTRAL = "#546e7a"
@@ -37,7 +39,7 @@ def waterfall_png(base: float, steps: list[tuple[str, float]], final: float, tit
     ax.text(len(labels) - 1, final, f"{final:.2f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("LES points")
-    ax.set_ylim(0, max(5.0, running, base) + 0.3)
+    ax.set_ylim(0, max(MAX_POINTS, running, base) + 0.3)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_title(title, fontsize=10)
     return _png(fig)
