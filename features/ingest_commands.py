@@ -92,6 +92,10 @@ def ingest_tiktok_shop(
     out: Out,
     policy: PolicyFile = None,
     rejected_out: RejectedOut = None,
+    time_format: Annotated[
+        str | None,
+        typer.Option(help="strptime format of the times, for UK, MY, ID, PH, SG (undocumented)."),
+    ] = None,
 ) -> None:
     """Convert TikTok Shop Seller Center order exports of one shop into canonical orders
     (docs/ingest.md). Exit 0: written; 2: unknown layout, undocumented market, no orders."""
@@ -99,7 +103,7 @@ def ingest_tiktok_shop(
     from features.tiktok_shop import read_tiktok_shop
     from features.tiktok_shop_layout import market as market_of
 
-    clock = market_of(market)
+    clock = market_of(market, time_format)
     rules = load_policy(clock.code, policy)
     result = read_tiktok_shop(files, clock, shop_id, rules)
     clock_text = f"{clock.timezone} ({clock.clock})"

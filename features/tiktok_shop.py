@@ -7,13 +7,20 @@ unknown or that the contract rejects is set aside with its reason, and counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.contract import DTYPES, ORDER_COLUMNS
+from features.contract import DTYPES
+from features.ingest_core import (
+    IngestResult,
+    add_reason,
+    collapse_orders,
+    keep_or_set_aside,
+    most_advanced,
+    tag_files,
+)
 from features.local_time import localise
 from features.policy import Policy, deadlines
 from features.tiktok_shop_layout import (
@@ -39,36 +46,6 @@ from features.tiktok_shop_layout import (
     Market,
 )
 from features.tiktok_shop_read import drop_description_row, parse_money, read_export, require_layout
-from features.validation import validate_orders
-
-FILE_COLUMN = "source_file"
-REASON_COLUMN = "aside_reason"
-NO_ORDER_ID = "no_order_id"  # a row that names no order cannot be collapsed or kept
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """Contract-valid orders, the orders set aside (export values + reason), and the counts."""
-
-    orders: pd.DataFrame
-    aside: pd.DataFrame
-    sku_rows: int
-    description_rows: int
-    orders_in: int
-    superseded: int
-    dst_ambiguous: int
-    dst_nonexistent: int
-    reason_counts: dict[str, int] = field(default_factory=dict)
-    deadline_versions: dict[str, int] = field(default_factory=dict)
-    order_amount: float = 0.0
-
-
-def collapse_orders(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (file, order): SKU lines share the order columns, first non-missing wins."""
-    keyed = rows[rows[ORDER_ID].notna()]
-    collapsed = keyed.groupby([FILE_COLUMN, ORDER_ID], sort=False, as_index=False).first()
-    lines = keyed.groupby([FILE_COLUMN, ORDER_ID], sort=False).size().to_numpy()
-    return collapsed.assign(sku_lines=lines)
 
 
 def latest_state(orders: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -77,12 +54,8 @@ def latest_state(orders: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     words = orders[SUBSTATUS].fillna(orders[ORDER_STATUS]).str.lower()
     rank = words.map(STATUS_RANK).fillna(0)
     filled = orders[list(TIME_COLUMNS.values())].notna().sum(axis=1)
-    ranked = orders.assign(_rank=rank, _filled=filled, _file_no=orders[FILE_COLUMN].cat.codes)
-    ranked = ranked.sort_values([ORDER_ID, "_rank", "_filled", "_file_no"], kind="stable")
-    kept = ranked.drop_duplicates(ORDER_ID, keep="last").drop(
-        columns=["_rank", "_filled", "_file_no"]
-    )
-    return kept.reset_index(drop=True), len(orders) - len(kept)
+    kept, superseded = most_advanced(orders, ORDER_ID, rank, filled)
+    return orders.iloc[kept].reset_index(drop=True), superseded
 
 
 def contract_status(orders: pd.DataFrame, delivered_at: pd.Series) -> pd.Series:
@@ -125,15 +98,11 @@ def _times(
         text = orders[column]
         naive = pd.to_datetime(text, format=market.time_format, errors="coerce")
         bad = (text.notna() & naive.isna()).to_numpy()
-        reasons = _add(reasons, bad, f"unreadable_time:{column}")
+        reasons = add_reason(reasons, bad, f"unreadable_time:{column}")
         local = localise(naive, market.timezone)
         times[name] = local.utc
         ambiguous, nonexistent = ambiguous + local.ambiguous, nonexistent + local.nonexistent
     return times, reasons, ambiguous, nonexistent
-
-
-def _add(reasons: pd.Series, mask: np.ndarray, reason: str) -> pd.Series:
-    return reasons.mask(mask, np.where(reasons == "", reason, reasons + "; " + reason))
 
 
 def _contract_frame(
@@ -179,18 +148,14 @@ def convert(
 ) -> IngestResult:
     """Pure conversion of the read exports (name, text frame), in command-line order."""
     description_rows = 0
-    tagged = []
+    read = []
     for name, frame in frames:
         require_layout(frame, Path(name))
         frame, dropped = drop_description_row(frame, market)
         description_rows += dropped
-        tagged.append(frame.assign(**{FILE_COLUMN: name}))
-    rows = pd.concat(tagged, ignore_index=True)
-    rows[FILE_COLUMN] = pd.Categorical(
-        rows[FILE_COLUMN], categories=list(dict.fromkeys(n for n, _ in frames))
-    )
-    collapsed = collapse_orders(rows)
-    orders, superseded = latest_state(collapsed)
+        read.append((name, frame))
+    rows = tag_files(read)
+    orders, superseded = latest_state(collapse_orders(rows, ORDER_ID))
     times, reasons, ambiguous, nonexistent = _times(orders, market)
     contract = _contract_frame(orders, times, shop_id)
     unknown = contract["status"].isna().to_numpy()
@@ -204,46 +169,21 @@ def convert(
             due.deliver_by,
             due.version,
         )
-    readable = (reasons == "").to_numpy()
-    checked = validate_orders(_typed(contract[readable]))
-    rejected_ids = set(checked.rejected["order_id"])
-    contract_reasons = checked.rejected.set_index("order_id")["reject_reason"]
-    in_rejected = orders[ORDER_ID].isin(rejected_ids).to_numpy() & readable
-    reasons[in_rejected] = orders.loc[in_rejected, ORDER_ID].map(contract_reasons).to_numpy()
-    aside_mask = reasons.ne("").to_numpy()
-    unkeyed = rows[rows[ORDER_ID].isna()].assign(sku_lines=1, **{REASON_COLUMN: NO_ORDER_ID})
-    aside = pd.concat(
-        [orders[aside_mask].assign(**{REASON_COLUMN: reasons[aside_mask]}), unkeyed],
-        ignore_index=True,
-    )
-    counts = aside[REASON_COLUMN].str.split("; ").explode().value_counts()
-    versions = version[~aside_mask].value_counts()
-    valid = checked.valid.sort_values(["created_at", "order_id"], kind="stable", ignore_index=True)
+    kept = keep_or_set_aside(orders, contract, reasons, rows[rows[ORDER_ID].isna()])
+    versions = version[~kept.aside_mask].value_counts()
     return IngestResult(
-        orders=valid,
-        aside=aside,
+        orders=kept.orders,
+        aside=kept.aside,
         sku_rows=int(rows[ORDER_ID].notna().sum()),
         description_rows=description_rows,
         orders_in=int(rows[ORDER_ID].nunique()),
         superseded=superseded,
         dst_ambiguous=ambiguous,
         dst_nonexistent=nonexistent,
-        reason_counts={str(k): int(v) for k, v in counts.items()},
+        reason_counts=kept.reason_counts,
         deadline_versions={str(k): int(v) for k, v in versions.items()},
         order_amount=float(parse_money(orders[AMOUNT]).sum()) if AMOUNT in orders else 0.0,
     )
-
-
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Contract dtypes for the validator (enum words it does not know stay visible to it)."""
-    typed = pd.DataFrame(index=frame.index)
-    for column in ORDER_COLUMNS:
-        values = frame[column.name]
-        if column.kind == "enum":
-            typed[column.name] = values.astype(object).where(values.notna(), None)
-        else:
-            typed[column.name] = values.astype(DTYPES[column.kind])
-    return typed.reset_index(drop=True)
 
 
 def read_tiktok_shop(

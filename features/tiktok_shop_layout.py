@@ -120,14 +120,43 @@ class TikTokShopFormatError(LesError, ValueError):
     """The files are not a TikTok Shop "All order" export; the message names what is missing."""
 
 
-def market(code: str) -> Market:
-    """The market's clock, refusing one whose format ORDER_EXPORTS.md does not document."""
+# The zone of every market (a fact of the country); the clock text is documented only for MARKETS.
+ZONES: dict[str, str] = {
+    "US": "America/Los_Angeles",
+    "UK": "Europe/London",
+    "VN": "Asia/Ho_Chi_Minh",
+    "TH": "Asia/Bangkok",
+    "MY": "Asia/Kuala_Lumpur",
+    "ID": "Asia/Jakarta",
+    "PH": "Asia/Manila",
+    "SG": "Asia/Singapore",
+}
+
+
+def market(code: str, time_format: str | None = None) -> Market:
+    """The market's clock. A market whose time text ORDER_EXPORTS.md does not document needs
+    `time_format` from the user (les will not guess day-first or month-first)."""
     key = code.upper()
     if key not in ALL_MARKETS:
         raise TikTokShopFormatError(f"--market {code!r}: not a TikTok Shop market {ALL_MARKETS}")
+    if time_format is not None:
+        _check_format(time_format)
+        return Market(key, ZONES[key], time_format, f"as given: {time_format}")
     if key not in MARKETS:
         raise TikTokShopFormatError(
-            f"--market {key}: its export's time zone and clock are not documented "
-            f"(known: {', '.join(MARKETS)}); les will not guess them"
+            f"--market {key}: its export's time format is not documented (known: "
+            f"{', '.join(MARKETS)}); les will not guess it: pass --time-format, e.g. "
+            f"'%d/%m/%Y %H:%M:%S' after checking a Created Time in your file"
         )
     return MARKETS[key]
+
+
+def _check_format(time_format: str) -> None:
+    """A strptime format that names at least a day, a month, a year and an hour."""
+    if not all(d in time_format for d in ("%d", "%m", "%Y")) or not (
+        "%H" in time_format or "%I" in time_format
+    ):
+        raise TikTokShopFormatError(
+            f"--time-format {time_format!r}: needs %d, %m, %Y and %H (or %I with %p), "
+            f"e.g. '%d/%m/%Y %H:%M:%S'"
+        )

@@ -12,6 +12,7 @@ from features.console import build_app
 from serving import commands as serving_commands
 from training import commands as training_commands
 from training.library_logs import quiet_libraries
+from training.monitor import commands as monitor_commands
 from training.reports import commands as report_commands
 from training.scoring import commands as scoring_commands
 
@@ -24,6 +25,7 @@ app = build_app(
         *training_commands.COMMANDS,
         *scoring_commands.COMMANDS,
         *report_commands.COMMANDS,
+        *monitor_commands.COMMANDS,
         *serving_commands.COMMANDS,
     ),
     groups=ingest_commands.GROUPS,

@@ -21,6 +21,8 @@ ENV_MAX_ORDERS = "LES_MAX_ORDERS"
 ENV_MAX_BODY_BYTES = "LES_MAX_BODY_BYTES"
 ENV_MAX_ADVICE = "LES_MAX_ADVICE"
 ENV_ACCESS_LOG = "LES_ACCESS_LOG"
+ENV_LEDGER = "LES_LEDGER"
+ENV_LEDGER_URL = "LES_LEDGER_URL"
 
 
 class ServiceConfigError(LesError, ValueError):
@@ -37,6 +39,8 @@ class ServiceConfig:
     max_body_bytes: int = 64 * 2**20  # about 100,000 order rows as JSON
     max_advice: int = 3
     access_log: bool = True
+    ledger: bool = False  # record every HTTP forecast in the forecast ledger
+    ledger_url: str | None = None  # any SQLAlchemy URL; None: ledger.db beside the MLflow store
 
     @property
     def auth_enabled(self) -> bool:
@@ -56,6 +60,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> ServiceConfig:
         max_body_bytes=_positive_int(env, ENV_MAX_BODY_BYTES, defaults.max_body_bytes),
         max_advice=_positive_int(env, ENV_MAX_ADVICE, defaults.max_advice),
         access_log=_flag(env, ENV_ACCESS_LOG, defaults.access_log),
+        ledger=_flag(env, ENV_LEDGER, defaults.ledger),
+        ledger_url=env.get(ENV_LEDGER_URL) or None,
     )
 
 

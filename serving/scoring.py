@@ -21,7 +21,9 @@ from features.dataset import build_snapshot_features
 from features.dataset_config import DatasetConfig
 from features.errors import LesError
 from features.rulebook import Rulebook
+from features.snapshots import midnight_utc
 from features.validation import ValidationResult, validate_orders
+from serving.live_signals import LiveSignals
 from serving.responses import (
     ExplainResponse,
     MerchantForecast,
@@ -103,29 +105,41 @@ def forecasts(served: ServedModel, x: np.ndarray) -> list[Forecast]:
     ]
 
 
-def predict(served: ServedModel, merchants: Sequence[BaseModel]) -> PredictResponse:
+def predict(
+    served: ServedModel, merchants: Sequence[BaseModel], signals: LiveSignals | None = None
+) -> PredictResponse:
     x = request_matrix(merchants, served.feature_names)
     unknown = unknown_features(x, served.feature_names)
+    given = forecasts(served, x)
+    if signals is not None:
+        signals.observe("predict", x, given)
+        signals.record([m.merchant_id for m in merchants], given)
     return PredictResponse(
         model=served.info,
         forecasts=[
             MerchantForecast(merchant_id=m.merchant_id, forecast=f, unknown_features=u)
-            for m, f, u in zip(merchants, forecasts(served, x), unknown, strict=True)
+            for m, f, u in zip(merchants, given, unknown, strict=True)
         ],
     )
 
 
 def explain(
-    served: ServedModel, merchants: Sequence[BaseModel], max_advice: int
+    served: ServedModel,
+    merchants: Sequence[BaseModel],
+    max_advice: int,
+    signals: LiveSignals | None = None,
 ) -> ExplainResponse:
     x = request_matrix(merchants, served.feature_names)
     frame = pd.DataFrame(x, columns=list(served.feature_names))
     frame.insert(0, "merchant_id", [m.merchant_id for m in merchants])
     records = explain_records(served.model, frame, max_advice=max_advice)
-    return ExplainResponse(
-        model=served.info,
-        explanations=[MerchantExplanation.model_validate(r) for r in records],
-    )
+    explanations = [MerchantExplanation.model_validate(r) for r in records]
+    if signals is not None:
+        given = [e.forecast for e in explanations]
+        signals.observe("explain", x, given)
+        points = [{p.stage: p.points for p in e.score_attribution.stages} for e in explanations]
+        signals.record([m.merchant_id for m in merchants], given, stage_points=points)
+    return ExplainResponse(model=served.info, explanations=explanations)
 
 
 def orders_frame(orders: Sequence[BaseModel]) -> pd.DataFrame:
@@ -235,6 +249,7 @@ def predict_orders(
     snapshot_at: datetime,
     include_features: bool,
     max_merchants: int,
+    signals: LiveSignals | None = None,
 ) -> OrdersResponse:
     valid = validated_orders(orders, max_merchants)
     features = snapshot_features(served, valid, snapshot_at)
@@ -243,6 +258,10 @@ def predict_orders(
     catalogue_names = [c for c in features.columns if c in served.model.catalogue.names]
     values = features[catalogue_names].to_numpy(dtype=float, na_value=np.nan)
     unknown = unknown_features(x, served.feature_names)
+    given = forecasts(served, x)
+    if signals is not None:
+        signals.observe("predict_orders", x, given)
+        signals.record(ids, given, midnight_utc(snapshot_at, "snapshot_at"))
     items = [
         OrdersForecast(
             merchant_id=merchant,
@@ -250,7 +269,7 @@ def predict_orders(
             unknown_features=unknown[i],
             features=_feature_dict(catalogue_names, values[i]) if include_features else None,
         )
-        for i, (merchant, forecast) in enumerate(zip(ids, forecasts(served, x), strict=True))
+        for i, (merchant, forecast) in enumerate(zip(ids, given, strict=True))
     ]
     seen = set(ids)
     return OrdersResponse(

@@ -25,6 +25,7 @@ from features.rulebook import load_rulebook
 from serving import loading, scoring
 from serving.config import config_from_env
 from serving.http import OPEN_PATHS, GuardMiddleware, ModelHeaders, quiet_client_errors
+from serving.live_signals import LiveSignals
 from serving.openapi import DocumentMiddleware, truthful_document
 from serving.responses import ExplainResponse, OrdersResponse, PredictResponse
 from serving.schema import build_api_models
@@ -94,6 +95,7 @@ class LesService:
             "les_worker_restarts", "Workers started in place of one whose process died."
         )
         self._note_restart()
+        self.signals = LiveSignals(self.served.model, CONFIG.ledger, CONFIG.ledger_url)
 
     def _note_restart(self) -> None:
         """A WARNING line and a count on /metrics when this worker replaces a dead one."""
@@ -129,7 +131,7 @@ class LesService:
 
         Sync on purpose, like every API here: BentoML runs sync APIs in its worker thread, so a
         big batch never holds the event loop that answers /livez and /readyz."""
-        response = scoring.predict(self.served, merchants)
+        response = scoring.predict(self.served, merchants, self.signals)
         self.forecasts_total.labels("predict").inc(len(merchants))
         return response
 
@@ -142,7 +144,7 @@ class LesService:
         Orders that break the contract are answered with 400 and every rejected row's reasons."""
         try:
             response = scoring.predict_orders(
-                self.served, orders, snapshot_at, include_features, CONFIG.max_batch
+                self.served, orders, snapshot_at, include_features, CONFIG.max_batch, self.signals
             )
         except scoring.RequestRejected as exc:
             return JSONResponse(exc.body(), status_code=400)
@@ -153,7 +155,7 @@ class LesService:
     def explain(self, merchants: list[Any]) -> ExplainResponse:
         """The forecast plus score points per fulfilment stage (base + stages + bounds = score)
         and ranked what-if advice, each re-scored by the model."""
-        response = scoring.explain(self.served, merchants, CONFIG.max_advice)
+        response = scoring.explain(self.served, merchants, CONFIG.max_advice, self.signals)
         self.forecasts_total.labels("explain").inc(len(merchants))
         return response
 

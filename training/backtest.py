@@ -193,3 +193,20 @@ def _metrics_table(predictions: pd.DataFrame) -> pd.DataFrame:
     ]
     table["rows"] = len(predictions)
     return table
+
+
+def holdout_table(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    forecaster: Forecaster,
+    config: TrainConfig,
+    rules: Rulebook,
+) -> pd.DataFrame:
+    """One fitted `forecaster` and every baseline (fitted on `train`) scored on `holdout`: the
+    backtest's model x metric table for a window the caller kept out of training."""
+    logistic = fit_logistic(train, forecaster.feature_names, config.seed)
+    outputs = fold_outputs(holdout, forecaster, logistic)
+    fold = Fold(
+        0, holdout["snapshot_at"].min(), holdout["snapshot_at"].min(), holdout["snapshot_at"].max()
+    )
+    return _metrics_table(fold_predictions(outputs, NaiveBaselines.of(train), fold, rules))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from features.catalogue import Catalogue
@@ -25,6 +26,7 @@ from training.backtest import (
 from training.checks import check_horizon, check_trainable, model_feature_names
 from training.config import TrainConfig
 from training.fingerprint import dataset_fingerprint
+from training.metrics import metric_key
 from training.models import Forecaster, booster_text, fit_forecaster
 from training.run_logging import log_global_report, log_model, log_run
 from training.tracking import (
@@ -112,6 +114,21 @@ def train_and_register(
     return register_trained(trained, config, rules, catalogue, tracking, recipe)
 
 
+HOLDOUT = "holdout"
+HOLDOUT_CHAMPION = "champion"
+
+
+def log_holdout(holdout: dict[str, dict[str, float]]) -> None:
+    mlflow.log_metrics(
+        {
+            metric_key(HOLDOUT, name, metric): float(value)
+            for name, metrics in holdout.items()
+            for metric, value in metrics.items()
+            if np.isfinite(value)
+        }
+    )
+
+
 def register_trained(
     trained: TrainedForecaster,
     config: TrainConfig,
@@ -119,8 +136,13 @@ def register_trained(
     catalogue: Catalogue,
     tracking: TrackingConfig,
     recipe: DatasetRecipe | None = None,
+    holdout: dict[str, dict[str, float]] | None = None,
 ) -> TrainResult:
-    """One MLflow run: log, register and gate the forecaster; the same for both engines."""
+    """One MLflow run: log, register and gate the forecaster; the same for both engines.
+
+    With `holdout` (model name -> metrics on a window no candidate trained on, including
+    "champion" for the current one: `les retrain`) the gate reads those figures instead of the
+    backtest's, and they are logged as `holdout.<model>.<metric>`."""
     recipe = recipe or DatasetRecipe.of(DatasetConfig(), rules)
     forecaster, backtest = trained.forecaster, trained.backtest
     client = activate(tracking)
@@ -144,12 +166,21 @@ def register_trained(
             config,
             recipe,
         )
-        decision = decide_alias(
-            backtest.pooled_metrics.loc[MODEL].to_dict(),
-            {name: backtest.pooled_metrics.loc[name].to_dict() for name in NAIVE_BASELINES},
-            previous_champion,
-            config.promotion_tolerance,
-        )
+        if holdout is None:
+            decision = decide_alias(
+                backtest.pooled_metrics.loc[MODEL].to_dict(),
+                {name: backtest.pooled_metrics.loc[name].to_dict() for name in NAIVE_BASELINES},
+                previous_champion,
+                config.promotion_tolerance,
+            )
+        else:
+            log_holdout(holdout)
+            decision = decide_alias(
+                holdout[MODEL],
+                {name: holdout[name] for name in NAIVE_BASELINES if name in holdout},
+                holdout.get(HOLDOUT_CHAMPION),
+                config.promotion_tolerance,
+            )
         # The version is born with its gate outcome; a kill after this leaves a tagged version
         # and no alias, never an untagged one.
         version = str(

@@ -22,6 +22,7 @@ from training.config import TrainConfig
 from training.explain.advice import peer_reference
 from training.metrics import POOLED, metric_key
 from training.models import Forecaster, booster_text
+from training.monitor.reference import drift_reference_of
 from training.reports import plots
 
 MODEL_CODE = Path(__file__).with_name("forecaster_model.py")
@@ -149,6 +150,14 @@ def log_model(
         "peer_reference": _write(
             tmp / "peer_reference.json",
             json.dumps(peer_reference(rows, forecaster.feature_names), indent=2),
+        ),
+        "drift_reference": _write(
+            tmp / "drift_reference.json",
+            json.dumps(
+                drift_reference_of(
+                    rows, forecaster, catalogue, tuple(TIERS_BY_CODE), config.seed
+                ).to_dict()
+            ),
         ),
         "meta": _write(
             tmp / "meta.json",

@@ -29,6 +29,7 @@ def _bug() -> None:
 def test_the_app_holds_exactly_the_declared_commands() -> None:
     from serving import cli, commands
     from training import commands as training_commands
+    from training.monitor import commands as monitor_commands
     from training.reports import commands as report_commands
     from training.scoring import commands as scoring_commands
 
@@ -37,6 +38,7 @@ def test_the_app_holds_exactly_the_declared_commands() -> None:
         *training_commands.COMMANDS,
         *scoring_commands.COMMANDS,
         *report_commands.COMMANDS,
+        *monitor_commands.COMMANDS,
         *commands.COMMANDS,
     ]
     names = [c.name for c in declared]

@@ -329,3 +329,19 @@ def test_a_shopee_file_given_to_the_tiktok_reader_is_named(tmp_path) -> None:
     )
     with pytest.raises(TikTokShopFormatError, match="resembles Shopee Seller Centre"):
         read_tiktok_shop([path], market("US"), "s", None)
+
+
+def test_an_undocumented_tiktok_market_reads_with_the_users_time_format(tmp_path) -> None:
+    from features.tiktok_shop import read_tiktok_shop
+    from features.tiktok_shop_layout import TikTokShopFormatError, market
+    from tests.features.tiktok_fixtures import order, write_csv
+
+    line = order("577", "Completed", "Completed", "02/03/2026 21:15:00",
+                 **{"Delivered Time": "05/03/2026 10:00:00", "Shipped Time": "03/03/2026 09:00:00"})  # fmt: skip
+    path = write_csv(tmp_path / "a.csv", [line])
+    orders = read_tiktok_shop([path], market("MY", "%d/%m/%Y %H:%M:%S"), "s", None).orders
+    assert orders.loc[0, "created_at"] == pd.Timestamp("2026-03-02 13:15", tz="UTC")
+    with pytest.raises(TikTokShopFormatError, match="pass --time-format"):
+        market("SG")
+    with pytest.raises(TikTokShopFormatError, match="needs %d, %m, %Y"):
+        market("SG", "%H:%M")

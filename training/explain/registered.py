@@ -25,6 +25,7 @@ from features.recipe import DatasetRecipe, RecipeError
 from features.rulebook import Rulebook
 from training.config import MODEL_NAME
 from training.models import Forecaster
+from training.monitor.drift import DriftReference
 from training.tracking import CHAMPION, RegistryError, TrackingConfig, activate
 
 DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION}"
@@ -36,6 +37,7 @@ ARTIFACT_FILES = (
     "peer_reference.json",
 )
 BOOSTER_FILES = ("classifier.txt", "regressor.txt")
+DRIFT_FILE = "drift_reference.json"  # optional: models logged before it have none
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class RegisteredForecaster:
     model_uri: str
     recipe: DatasetRecipe  # how its training rows were built; `DatasetRecipe.legacy` before recipes
     run_id: str | None = None
+    drift_reference: DriftReference | None = None  # None: logged before drift references
 
     @property
     def dataset_config(self) -> DatasetConfig:
@@ -130,6 +133,10 @@ def read_forecaster_folder(
         peers = _peer_reference(artifacts / "peer_reference.json")
         names = tuple(meta["feature_names"])
         recipe = _recipe(meta)
+        drift = artifacts / DRIFT_FILE
+        reference = (
+            DriftReference.from_dict(json.loads(drift.read_text())) if drift.is_file() else None
+        )
     except (OSError, ValueError, KeyError, lgb.basic.LightGBMError) as exc:
         raise RegistryError(f"{model_uri or folder}: corrupt model artifact ({exc})") from exc
     if classifier.feature_name() != list(names) or regressor.feature_name() != list(names):
@@ -145,6 +152,7 @@ def read_forecaster_folder(
         peer_reference=peers,
         model_uri=model_uri,
         recipe=recipe,
+        drift_reference=reference,
     )
 
 

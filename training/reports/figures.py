@@ -42,7 +42,7 @@ def waterfall_png(base: float, steps: list[tuple[str, float]], final: float, tit
     ax.set_ylim(0, max(MAX_POINTS, running, base) + 0.3)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_title(title, fontsize=10)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def probability_png(probabilities: dict[str, float], forecast_tier: str) -> bytes:
@@ -55,7 +55,7 @@ def probability_png(probabilities: dict[str, float], forecast_tier: str) -> byte
         ax.text(min(v + 0.02, 0.9), i, f"{v:.0%}", va="center", fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of next-window tier")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def stage_bars_png(mean_abs_points: pd.Series, title: str) -> bytes:
@@ -67,7 +67,7 @@ def stage_bars_png(mean_abs_points: pd.Series, title: str) -> bytes:
         ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
     ax.set_xlabel("mean |attribution| (LES points)")
     ax.set_title(title, fontsize=10)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def stage_by_tier_png(table: pd.DataFrame) -> bytes:
@@ -82,15 +82,15 @@ def stage_by_tier_png(table: pd.DataFrame) -> bytes:
     ax.set_ylabel("mean attribution (LES points)")
     ax.legend(fontsize=7, ncol=3)
     ax.set_title("Stage attribution by forecast tier", fontsize=10)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def current_figure_png() -> bytes:
     """The figure a library (shap's plots) drew on pyplot's current figure."""
-    return _png(plt.gcf())
+    return figure_png(plt.gcf())
 
 
-def _png(fig: plt.Figure) -> bytes:
+def figure_png(fig: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")

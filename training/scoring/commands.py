@@ -74,6 +74,30 @@ def score(
     console.print(f"{s.rows:,} rows scored, {s.merchants:,} merchants")
     console.print(counts_table("Forecast tiers", s.tiers, "tier"))
     console.print(f"-> {out}")
+    _record_in_ledger(loaded, run.files)
+
+
+def _record_in_ledger(model, files) -> None:
+    """Every run's forecasts go to the forecast ledger, file by file; a failure is counted and
+    logged, the scores already written stay."""
+    import pandas as pd
+
+    from training.ledger import default_url, ledger_rows, record_safely
+
+    url, written, failed = default_url(), 0, 0
+    for path in files:
+        rows = ledger_rows(
+            pd.read_parquet(path), model.model_name, model.model_version, model.rulebook_version,
+            model.recipe.to_dict(), model.tiers_by_code, "cli",
+        )  # fmt: skip
+        if record_safely(rows, url):
+            written += len(rows)
+        else:
+            failed += len(rows)
+    where = url.split("///")[-1] if url.startswith("sqlite:///") else "LES_LEDGER_URL"
+    console.print(f"forecast ledger: {written:,} forecasts recorded ({where})")
+    if failed:
+        console.print(f"[red]forecast ledger: {failed:,} forecasts NOT recorded (see les.log)[/]")
 
 
 COMMANDS: tuple[Command, ...] = (Command("score", score),)

@@ -184,6 +184,7 @@ def cli(registered: Registered, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     from serving.cli import app
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)
+    monkeypatch.setenv("LES_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     return lambda *args: runner.invoke(app, ["score", *map(str, args)])
@@ -204,9 +205,16 @@ def test_les_score_default_champion_latest_with_explain(cli, registered, rows, t
         scored[list(ATTRIBUTION_COLUMNS)].sum(axis=1), scored["predicted_score"], atol=1e-9
     )
 
+    from training.ledger import count_rows, forecasts_of
+
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    assert "forecast ledger: 30 forecasts recorded" in result.output
+    kept = forecasts_of(MODEL_NAME, registered.model.model_version, ledger_url)
+    assert len(kept) == 30 and set(kept["tier"]) == set(scored[TIER_COLUMN])
     result = cli("--dataset", tmp_path / "dataset", "--out", tmp_path / "all", "--snapshot", "all")
     assert result.exit_code == 0, result.output
     assert len(pd.read_parquet(tmp_path / "all")) == len(rows)
+    assert count_rows(ledger_url) == len(rows)  # the latest rows re-scored: still one each
 
 
 @pytest.mark.e2e

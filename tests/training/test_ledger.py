@@ -1,0 +1,127 @@
+"""The forecast ledger (training/ledger.py): one row per key, concurrent writers, migrations."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from training import ledger
+from training.forecaster_model import proba_column
+
+TIERS = ("Poor", "Needs attention", "Good", "Excellent")
+
+
+def scored(n: int, first: int = 0, score: float = 3.3, points: bool = False) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "merchant_id": [f"m{first + i:04d}" for i in range(n)],
+            "snapshot_at": pd.Timestamp("2026-03-02", tz="UTC"),
+            "predicted_tier": "Good",
+            "predicted_score": score,
+        }
+    )
+    for tier, p in zip(TIERS, (0.1, 0.2, 0.6, 0.1), strict=True):
+        frame[proba_column(tier)] = p
+    if points:
+        frame["ship_transport_points"], frame["bounds_points"] = -0.4, 0.0
+    return frame
+
+
+def rows(frame: pd.DataFrame, version: str = "1") -> list[dict]:
+    return ledger.ledger_rows(
+        frame, "les-forecaster", version, 3, {"window_days": 30}, TIERS, "cli"
+    )
+
+
+def test_the_same_model_merchant_and_snapshot_keep_one_row(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger.record(rows(scored(3)), url)
+    ledger.record(rows(scored(3, score=2.1, points=True)), url)
+    ledger.record(rows(scored(3), version="2"), url)
+    assert ledger.count_rows(url) == 6
+    back = ledger.forecasts_of("les-forecaster", "1", url)
+    assert len(back) == 3 and (back["predicted_score"] == 2.1).all()
+    assert back[proba_column("Good")].tolist() == [0.6] * 3
+    stored = (
+        sqlite3.connect(tmp_path / "ledger.db")
+        .execute(
+            "SELECT stage_points, source, rulebook_version FROM forecasts WHERE model_version='1'"
+        )
+        .fetchall()
+    )
+    assert stored[0] == ('{"ship_transport": -0.4}', "cli", 3)
+
+
+def _write(url: str, first: int) -> None:
+    for start in range(first, first + 200, 20):
+        ledger.record(rows(scored(20, first=start)), url)
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger.engine_for(url)  # created and migrated once, before the writers race
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write, args=(url, first)) for first in (0, 1000)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(120)
+        assert w.exitcode == 0
+    assert ledger.count_rows(url) == 400
+
+
+def test_a_v1_ledger_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    old = tmp_path / "v1.db"
+    engine = sa.create_engine(f"sqlite:///{old}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE ledger_schema (version INTEGER NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO ledger_schema VALUES (1)"))
+        ledger.MIGRATIONS[0](conn)
+        conn.execute(sa.text(
+            "INSERT INTO forecasts (merchant_id, snapshot_at, model_name, model_version, "
+            "rulebook_version, recipe, probabilities, tier, score, forecast_at) VALUES ('m1', "
+            "'2026-03-02T00:00:00+0000', 'les-forecaster', '1', 3, '{}', "
+            "'{\"Poor\": 0.1, \"Needs attention\": 0.2, \"Good\": 0.6, \"Excellent\": 0.1}', "
+            "'Good', 3.3, '2026-03-02T10:00:00+00:00')"
+        ))  # fmt: skip
+    url = f"sqlite:///{old}"
+    assert ledger.migrate(sa.create_engine(url)) == ledger.SCHEMA_VERSION
+    ledger.record(rows(scored(2)), url)  # m0000, m0001 beside the old m1
+    assert ledger.count_rows(url) == 3
+    assert set(ledger.forecasts_of("les-forecaster", "1", url)["merchant_id"]) == {
+        "m1",
+        "m0000",
+        "m0001",
+    }
+    future = tmp_path / "future.db"
+    with sa.create_engine(f"sqlite:///{future}").begin() as conn:
+        conn.execute(sa.text("CREATE TABLE ledger_schema (version INTEGER NOT NULL)"))
+        conn.execute(sa.text(f"INSERT INTO ledger_schema VALUES ({ledger.SCHEMA_VERSION + 1})"))
+    with pytest.raises(ledger.LedgerError, match="newer than this les knows"):
+        ledger.engine_for(f"sqlite:///{future}")
+
+
+def test_a_failing_write_is_counted_never_raised(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    before = ledger.WRITE_FAILURES.value
+    calls = []
+    ok = ledger.record_safely(
+        rows(scored(1)), f"sqlite:///{blocked}/ledger.db", lambda: calls.append(1)
+    )
+    assert ok is False and ledger.WRITE_FAILURES.value == before + 1 and calls == [1]
+    assert ledger.record_safely(rows(scored(1)), "nosuchdialect://x") is False
+
+
+def test_the_default_ledger_sits_beside_the_mlflow_store(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(ledger.URL_ENV, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    assert ledger.default_url() == f"sqlite:///{tmp_path / 'store' / 'ledger.db'}"
+    monkeypatch.setenv(ledger.URL_ENV, "postgresql://db/les")
+    assert ledger.default_url() == "postgresql://db/les"

@@ -1,0 +1,1 @@
+"""Watching a deployed model: input and prediction drift, realized accuracy, alerts, retraining."""
