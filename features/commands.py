@@ -75,13 +75,26 @@ def generate(
     seed: Annotated[
         int, typer.Option(help="Random seed (same seed, same world).")
     ] = WORLD_DEFAULTS.seed,
+    carrier_shock: Annotated[
+        str | None,
+        typer.Option(
+            help="CARRIER:DATE[:FACTOR]: from DATE the carrier's transit takes FACTOR (2) times "
+            "as long, e.g. JetLine:2026-06-01 (the drift scenario of docs/monitoring.md)."
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic livestream-commerce world with its latent truth."""
     from features.io import atomic_path, write_table
     from features.world import generate_world
+    from features.world_params import CarrierShock
 
+    try:
+        shock = None if carrier_shock is None else CarrierShock.parse(carrier_shock)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--carrier-shock") from exc
+    config = WorldConfig(n_merchants=merchants, days=days, seed=seed, carrier_shock=shock)
     with console.status("simulating orders"):
-        world = generate_world(WorldConfig(n_merchants=merchants, days=days, seed=seed))
+        world = generate_world(config)
     with ExitStack() as renames:  # all three written before any is renamed: one world, not two
         for name in ("orders", "merchants", "changes"):
             tmp = renames.enter_context(atomic_path(out / f"{name}.parquet"))

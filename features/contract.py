@@ -12,6 +12,9 @@ from features.errors import LesError
 CHANNELS = ("livestream", "short_video", "storefront", "unknown")
 STATUSES = ("delivered", "in_transit", "cancelled", "returned", "lost")
 CANCELLED_BY = ("seller", "buyer", "platform", "none")
+# The event a platform judges late dispatch at, against ship_by (TikTok Shop US: ready-to-ship
+# until 2026-01-26, the carrier scan since); a missing value means the carrier scan.
+DISPATCH_EVENTS = ("shipped_at", "packed_at")
 
 # Stage timestamps in the order they must happen (a missing one is skipped when checking order).
 STAGE_TIMESTAMPS = (
@@ -64,6 +67,14 @@ ORDER_COLUMNS: tuple[Column, ...] = (
     ),
     Column("ship_by", "timestamp", False, "Dispatch deadline promised by the platform SLA."),
     Column("deliver_by", "timestamp", False, "Delivery date promised to the buyer."),
+    Column(
+        "dispatch_event",
+        "enum",
+        False,
+        "Which time late dispatch is judged at against ship_by: shipped_at (carrier scan; the "
+        "default when missing) or packed_at (ready to ship), by the platform rule in force.",
+        DISPATCH_EVENTS,
+    ),
     Column("carrier", "str", False, "Carrier (logistics provider) name."),
     Column("tracking_valid", "bool", False, "The tracking number was valid and scanned."),
     Column("status", "enum", True, "Current state of the order.", STATUSES),

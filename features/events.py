@@ -48,7 +48,10 @@ def _ns(orders: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _equals(orders: pd.DataFrame, column: str, label: str) -> np.ndarray:
-    """column == label through the column's few categories, never per-row strings."""
+    """column == label through the column's few categories, never per-row strings (an absent
+    optional column matches nothing)."""
+    if column not in orders:
+        return np.zeros(len(orders), dtype=bool)
     values = orders[column]
     if not isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype("category")
@@ -120,6 +123,7 @@ def _columns(orders: pd.DataFrame) -> dict[str, np.ndarray]:
         "is_lost": _equals(orders, "status", "lost"),
         "is_returned": _equals(orders, "status", "returned"),
         "by_seller": _equals(orders, "cancelled_by", "seller"),
+        "judged_at_packed": _equals(orders, "dispatch_event", "packed_at"),
         "livestream": _equals(orders, "channel", "livestream"),
         "carrier_code": np.full(len(orders), -1) if carrier is None else carrier,
         "tracking_valid": _flag(orders, "tracking_valid"),
@@ -191,12 +195,18 @@ def _event_arrays(
     transit = _hours_between(c["delivered_at"], c["shipped_at"])
     days_late = _hours_between(c["delivered_at"], c["deliver_by"]) / HOURS_PER_DAY
     promised = _hours_between(c["deliver_by"], c["ship_by"])
+    at_packed = c["judged_at_packed"] & (c["packed_at"] != NAT)
+    dispatched = np.where(at_packed, c["packed_at"], c["shipped_at"]) if at_packed.any() else None
+    dispatched_at = c["shipped_at"] if dispatched is None else dispatched
+    shipped_day = _day(c["shipped_at"])
     per_hour, per_day, hour_table = paid_hour_counts(codes, paid // NS_PER_HOUR, n_merchants)
     day = {
         "paid": _day(paid),
         "accepted": _day(c["accepted_at"]),
         "packed": _day(c["packed_at"]),
-        "shipped": _day(c["shipped_at"]),
+        "shipped": shipped_day,
+        # the carrier scan unless a rule judges at ready-to-ship; shared, not copied, when none does
+        "dispatched": shipped_day if dispatched is None else _day(dispatched),
         "delivered": _day(c["delivered_at"]),
         "seller_cancel": _day(np.where(c["is_cancelled"] & c["by_seller"], status_at, NAT)),
         "lost": _day(np.where(c["is_lost"], status_at, NAT)),
@@ -209,7 +219,9 @@ def _event_arrays(
         "pick_pack_hours": _hours_between(c["packed_at"], paid),
         "surge": surge_flags(per_hour, per_day).astype(float),
         "late_dispatch": np.where(
-            c["ship_by"] == NAT, np.nan, (c["shipped_at"] != NAT) & (c["shipped_at"] > c["ship_by"])
+            c["ship_by"] == NAT,
+            np.nan,
+            (dispatched_at != NAT) & (dispatched_at > c["ship_by"]),
         ),
         "pickup_dwell_hours": _hours_between(c["shipped_at"], c["packed_at"]),
         "tracking_valid": c["tracking_valid"],

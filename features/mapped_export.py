@@ -207,6 +207,7 @@ def convert_mapped(
         due = deadlines(policy, contract)
         contract["ship_by"] = contract["ship_by"].fillna(due.ship_by)
         contract["deliver_by"] = contract["deliver_by"].fillna(due.deliver_by)
+        contract["dispatch_event"] = due.dispatch_event
         version = due.version
     unkeyed = rows[rows[key].isna()].drop(columns=["_key"], errors="ignore")
     kept_rows = keep_or_set_aside(orders, contract, reasons, unkeyed)

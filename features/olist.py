@@ -263,6 +263,8 @@ def _to_contract_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Exact contract dtypes; every value here already fits, so the casts cannot lose data."""
     typed = pd.DataFrame(index=frame.index)
     for column in ORDER_COLUMNS:
+        if column.name not in frame:  # an optional field Olist does not carry
+            frame = frame.assign(**{column.name: pd.NA})
         if column.kind == "enum":
             values = frame[column.name].astype(object)
             typed[column.name] = pd.Categorical(values, categories=ENUM_VALUES[column.name])

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features.contract import DISPATCH_EVENTS
 from features.errors import LesError
 from features.local_time import localise
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-DISPATCH_EVENTS = ("packed_at", "shipped_at")
 SLA_STARTS = ("created_at", "paid_at")
 NO_VERSION = "no rule version in force"
 
@@ -72,10 +72,12 @@ class Policy:
 
 @dataclass(frozen=True)
 class Deadlines:
-    """ship_by / deliver_by in UTC, the version label of each order, and DST fixes counted."""
+    """ship_by / deliver_by in UTC, the event late dispatch is judged at, the version label of
+    each order, and DST fixes counted."""
 
     ship_by: pd.Series
     deliver_by: pd.Series
+    dispatch_event: pd.Series
     version: pd.Series
     dst_adjusted: int
 
@@ -193,7 +195,9 @@ def deadlines(policy: Policy, orders: pd.DataFrame) -> Deadlines:
     deliver_by, n_deliver = _due(first, delivery, calendar, cutoff, policy.timezone, orders.index)
     labels = np.array([v.label for v in policy.versions] + [NO_VERSION], dtype=object)
     version = pd.Series(labels[index], index=orders.index, dtype="string")
-    return Deadlines(ship_by, deliver_by, version, n_ship + n_deliver)
+    events = np.array([v.dispatch_event for v in policy.versions] + [None], dtype=object)
+    dispatch_event = pd.Series(events[index], index=orders.index, dtype=object)
+    return Deadlines(ship_by, deliver_by, dispatch_event, version, n_ship + n_deliver)
 
 
 def _due(

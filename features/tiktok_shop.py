@@ -169,6 +169,7 @@ def convert(
             due.deliver_by,
             due.version,
         )
+        contract["dispatch_event"] = due.dispatch_event
     kept = keep_or_set_aside(orders, contract, reasons, rows[rows[ORDER_ID].isna()])
     versions = version[~kept.aside_mask].value_counts()
     return IngestResult(

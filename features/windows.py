@@ -33,7 +33,7 @@ SUM_STREAMS: dict[str, tuple[str, str | None]] = {
     "livestream": ("paid", "livestream"),
     "accepted_1h": ("accepted", "accepted_within_1h"),
     "seller_cancel": ("seller_cancel", None),
-    "late_dispatch": ("shipped", "late_dispatch"),
+    "late_dispatch": ("dispatched", "late_dispatch"),
     "pickup_12h": ("shipped", "picked_up_within_12h_of_ready"),
     "pickup_24h": ("shipped", "picked_up_within_24h_of_ready"),
     "tracking_valid": ("shipped", "tracking_valid"),
@@ -77,9 +77,13 @@ def _sum_windows(
     n_m, n_req = len(events.merchant_ids), len(grid.windows)
     sums: list[dict[str, np.ndarray]] = [{} for _ in range(n_req)]
     cum_at_end: dict[str, np.ndarray] = {}
+    computed: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # day kinds sharing one array
     for day_kind in dict.fromkeys([*(k for k, _ in SUM_STREAMS.values()), "backlog_exit"]):
-        keys = grid.keys(events.merchant_code, events.day[day_kind], n_m)
-        count = grid.cumulative(keys, None, n_m)
+        days = events.day[day_kind]
+        if id(days) not in computed:
+            keys = grid.keys(events.merchant_code, days, n_m)
+            computed[id(days)] = keys, grid.cumulative(keys, None, n_m)
+        keys, count = computed[id(days)]
         if day_kind in ("paid", "backlog_exit"):
             cum_at_end[day_kind] = count
         for name, (kind, value_name) in SUM_STREAMS.items():

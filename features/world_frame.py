@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contract import CANCELLED_BY, CHANNELS, STATUSES
+from features.contract import CANCELLED_BY, CHANNELS, DISPATCH_EVENTS, STATUSES
 from features.events import NS_PER_HOUR
 from features.world_params import CARRIERS, REGION_WEIGHTS, primary_carrier
 
@@ -37,6 +37,7 @@ def orders_frame(
         primary_carrier(o["lq"]),
         np.array(CARRIERS)[rng.integers(0, len(CARRIERS), n)],
     )
+    carrier = o.get("carrier", carrier)  # a carrier shock drew each order's carrier already
     organic = np.where(rng.random(n) < 0.6, "storefront", "short_video")
     regions = np.array([f"R{i}" for i in range(len(REGION_WEIGHTS))])
     frame = pd.DataFrame(
@@ -63,6 +64,8 @@ def orders_frame(
         ("deliver_by", "deliver_by"),
     ):
         frame[column] = _timestamps(o[key], start)
+    # the world's platform judges late dispatch at the carrier scan, the contract's default
+    frame["dispatch_event"] = pd.Categorical.from_codes(np.full(n, -1), DISPATCH_EVENTS)
     frame["carrier"] = pd.array(np.where(np.isnan(o["shipped"]), None, carrier), dtype="string")
     frame["tracking_valid"] = _nullable_bool(o["tracking"])
     frame["status"] = pd.Categorical(o["status"], categories=STATUSES)

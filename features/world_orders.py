@@ -8,6 +8,7 @@ import pandas as pd
 
 from features.world_frame import orders_frame
 from features.world_params import (
+    CARRIERS,
     DISPATCH_SLA_HOURS,
     DIURNAL,
     REGION_WEIGHTS,
@@ -18,6 +19,7 @@ from features.world_params import (
     WORKING_HOURS,
     MerchantPaths,
     WorldConfig,
+    primary_carrier,
 )
 
 
@@ -137,7 +139,12 @@ def _stage_hours(
         * (0.75 + 0.7 * (1 - order_lq))
         * rng.lognormal(0.0, TRANSIT_SPREAD[0] + TRANSIT_SPREAD[1] * (1 - order_lq))
     )
+    shock = _carrier_shock(cfg, rows, own_carrier, order_lq, shipped)
+    if shock is not None:
+        carrier, shocked = shock
+        transit = np.where(shocked, transit * cfg.carrier_shock.transit_factor, transit)
     return {
+        **({} if shock is None else {"carrier": carrier}),
         "m": m,
         "it": it,
         "lq": order_lq,
@@ -154,6 +161,22 @@ def _stage_hours(
         "origin": origin,
         "destination": destination,
     }
+
+
+def _carrier_shock(
+    cfg: WorldConfig, rows: slice, own: np.ndarray, order_lq: np.ndarray, shipped: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each order's carrier and whether the shock lengthens its transit; None without a shock.
+    Other-carrier orders draw their carrier from a stream of their own, so every other draw of a
+    shocked world is the default world's."""
+    shock = cfg.carrier_shock
+    if shock is None:
+        return None
+    other = np.random.default_rng([cfg.seed, rows.start]).integers(0, len(CARRIERS), len(own))
+    carrier = np.where(own, primary_carrier(order_lq), np.array(CARRIERS)[other])
+    start_hour = pd.Timestamp(shock.start, tz="UTC") - pd.Timestamp(cfg.start, tz="UTC")
+    shocked = (carrier == shock.carrier) & (shipped >= start_hour / pd.Timedelta(hours=1))
+    return carrier, shocked
 
 
 def _outcomes(

@@ -14,6 +14,35 @@ CARRIERS = ("JetLine", "FastCargo", "RegioPost", "SwiftExpress", "BudgetShip", "
 
 
 @dataclass(frozen=True)
+class CarrierShock:
+    """From `start` (a date), every parcel `carrier` picks up spends `transit_factor` times as
+    long in transit: the drift scenario of docs/monitoring.md. Promises do not move with it."""
+
+    carrier: str
+    start: str
+    transit_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.carrier not in CARRIERS:
+            raise ValueError(f"carrier_shock.carrier: {self.carrier!r} is not one of {CARRIERS}")
+        if not self.transit_factor > 0:
+            raise ValueError("carrier_shock.transit_factor: must be > 0")
+        pd.Timestamp(self.start)  # a ValueError naming the text when it is not a date
+
+    @classmethod
+    def parse(cls, text: str) -> CarrierShock:
+        """CARRIER:DATE[:FACTOR], as `les generate --carrier-shock` takes it."""
+        parts = text.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"--carrier-shock {text!r}: expected CARRIER:DATE[:FACTOR]")
+        try:
+            factor = float(parts[2]) if len(parts) == 3 else 2.0
+        except ValueError as exc:
+            raise ValueError(f"--carrier-shock {text!r}: FACTOR is not a number") from exc
+        return cls(parts[0], parts[1], factor)
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     n_merchants: int = 600
     days: int = 240
@@ -31,6 +60,7 @@ class WorldConfig:
     drift_probability: float = 0.1
     drift_days: float = 90.0  # a decay takes this long, so it shows in trends before the score
     merchant_chunk: int = 500  # merchants simulated at once; bounds memory, fixed for determinism
+    carrier_shock: CarrierShock | None = None  # None: the default world, bit for bit
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ class LiveSignals:
         )
         self.out_of_range = Counter(
             "les_feature_out_of_training_range",
-            "Feature values outside the range the model saw in its training rows.",
+            "Feature values outside the range of the model's drift reference (its newest training snapshots).",
             ["feature"],
         )
         self.ledger_failures = Counter(

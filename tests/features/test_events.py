@@ -81,3 +81,26 @@ def test_event_days_are_exact_at_midnight_and_missing_stays_missing() -> None:
 def test_stable_order_is_numpys_stable_argsort(codes: list[int]) -> None:
     array = np.asarray(codes, dtype=np.int64)
     np.testing.assert_array_equal(_stable_order(array), np.argsort(array, kind="stable"))
+
+
+def test_late_dispatch_is_judged_at_the_event_the_order_names() -> None:
+    orders = random_orders(n=3, merchants=1, seed=3)
+    orders["ship_by"] = orders["paid_at"] + pd.Timedelta(hours=48)
+    orders["packed_at"] = orders["paid_at"] + pd.Timedelta(hours=24)  # ready on time
+    orders["shipped_at"] = orders["paid_at"] + pd.Timedelta(hours=60)  # scanned late
+    orders["delivered_at"] = orders["shipped_at"] + pd.Timedelta(hours=30)
+    orders["dispatch_event"] = pd.Categorical(
+        ["packed_at", "shipped_at", None], categories=["shipped_at", "packed_at"]
+    )
+    events = order_events(orders)
+    order = np.argsort(events.merchant_code, kind="stable")  # one merchant: frame order
+    late = events.value["late_dispatch"][order]
+    assert list(late) == [0.0, 1.0, 1.0]  # judged at RTS, at the scan, missing = the scan
+    dispatched = events.day["dispatched"][order]
+    np.testing.assert_array_equal(dispatched[0], events.day["packed"][order][0])
+    np.testing.assert_array_equal(dispatched[1:], events.day["shipped"][order][1:])
+
+
+def test_without_dispatch_events_the_dispatch_day_is_the_scan_day_itself() -> None:
+    events = order_events(random_orders(n=50, seed=4))
+    assert events.day["dispatched"] is events.day["shipped"]

@@ -110,7 +110,10 @@ def olist_frames() -> dict[str, pd.DataFrame]:
 def expected_orders() -> pd.DataFrame:
     """EXPECTED_CSV in contract dtypes, cast here column by column from the contract's kinds."""
     raw = pd.read_csv(io.StringIO(EXPECTED_CSV), dtype=str, keep_default_na=False, na_values=[""])
-    raw = raw.assign(channel="unknown", accepted_at=raw["paid_at"], packed_at=pd.NA, carrier=pd.NA)
+    raw = raw.assign(
+        channel="unknown", accepted_at=raw["paid_at"], packed_at=pd.NA, carrier=pd.NA,
+        dispatch_event=pd.NA,
+    )  # fmt: skip
     out = pd.DataFrame(index=raw.index)
     for column in ORDER_COLUMNS:
         values = raw[column.name]

@@ -266,3 +266,37 @@ def test_money_with_currency_symbols() -> None:
 
     values = parse_money(pd.Series(["$25.00", "MYR 1,234.50", None], dtype="string"))
     assert values.iloc[:2].tolist() == [25.0, 1234.5] and pd.isna(values.iloc[2])
+
+
+def test_us_late_dispatch_is_judged_at_rts_before_2026_01_26_and_at_the_scan_after(
+    tmp_path,
+) -> None:
+    from features.events import order_events
+
+    ready_on_time_scanned_late = {
+        "RTS Time": "{d} 01:00:00 PM",  # same day: inside 2 business days
+        "Shipped Time": "{late} 10:00:00 AM",  # a week later: past ship_by
+        "Delivered Time": "{later} 10:00:00 AM",
+    }
+
+    def line(order_id: str, day: str, late: str, later: str) -> dict:
+        cells = {
+            k: v.format(d=day, late=late, later=later)
+            for k, v in ready_on_time_scanned_late.items()
+        }
+        return _delivered(order_id, **cells) | {
+            "Created Time": f"{day} 09:15:00 AM",
+            "Paid Time": f"{day} 09:15:00 AM",
+        }
+
+    lines = [
+        line("old", "01/20/2026", "01/27/2026", "01/30/2026"),
+        line("new", "02/02/2026", "02/09/2026", "02/12/2026"),
+    ]
+    result = _read([write_csv(tmp_path / "a.csv", lines)])
+    orders = result.orders.set_index("order_id")
+    assert orders.loc["old", "dispatch_event"] == "packed_at"
+    assert orders.loc["new", "dispatch_event"] == "shipped_at"
+    events = order_events(result.orders)
+    late = dict(zip(result.orders["order_id"], events.value["late_dispatch"], strict=True))
+    assert late == {"old": 0.0, "new": 1.0}

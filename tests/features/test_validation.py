@@ -143,3 +143,11 @@ def test_every_row_lands_in_exactly_one_output(rows: list[dict]) -> None:
     assert len(result.valid) + len(result.rejected) == len(frame)
     assert (result.rejected["reject_reason"] != "").all()
     assert sum(result.reason_counts.values()) >= len(result.rejected)
+
+
+def test_dispatch_event_is_optional_and_only_a_stage_time(good: pd.DataFrame) -> None:
+    assert validate_orders(good).valid["dispatch_event"].isna().all()
+    named = good.assign(dispatch_event=["packed_at"] * (len(good) - 1) + ["carrier scan"])
+    checked = validate_orders(named)
+    assert list(checked.rejected["reject_reason"]) == ["unknown_enum:dispatch_event"]
+    assert (checked.valid["dispatch_event"] == "packed_at").all()

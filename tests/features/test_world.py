@@ -174,3 +174,47 @@ def test_a_carrier_switch_moves_transit_after_the_change(small_world) -> None:
         after = transit[own["shipped_at"] >= change["change_at"] + pd.Timedelta(days=3)].median()
         moved.append(np.sign(after - before) == -np.sign(change["size"]))
     assert np.mean(moved) >= 0.75
+
+
+def test_a_carrier_shock_lengthens_that_carriers_transit_after_its_date_and_nothing_else(
+    small_world,
+) -> None:
+    from features.world_params import CarrierShock
+
+    shock = CarrierShock("JetLine", "2026-03-01", 2.0)
+    shocked = generate_world(WorldConfig(n_merchants=80, days=150, seed=3, carrier_shock=shock))
+    before, after = small_world.orders, shocked.orders
+    assert len(before) == len(after)
+    for column in ("order_id", "created_at", "paid_at", "packed_at", "shipped_at", "ship_by"):
+        pd.testing.assert_series_equal(before[column], after[column])
+    hit = (after["carrier"] == "JetLine") & (
+        after["shipped_at"] >= pd.Timestamp(shock.start, tz="UTC")
+    )
+    both = hit & before["delivered_at"].notna() & after["delivered_at"].notna()
+    ratio = (after["delivered_at"] - after["shipped_at"])[both] / (
+        before["delivered_at"] - before["shipped_at"]
+    )[both]
+    assert both.sum() > 1000
+    np.testing.assert_allclose(ratio.astype(float), 2.0, rtol=1e-6)
+    untouched = ~hit & before["delivered_at"].notna()
+    pd.testing.assert_series_equal(
+        before["delivered_at"][untouched], after["delivered_at"][untouched]
+    )
+    late = lambda o, m: (o["delivered_at"] > o["deliver_by"])[m & o["delivered_at"].notna()].mean()  # noqa: E731
+    assert late(after, hit) > late(before, hit) + 0.3  # the promise did not move with the carrier
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("JetLine", "CARRIER:DATE"),
+        ("Nobody:2026-03-01", "not one of"),
+        ("JetLine:2026-03-01:x", "FACTOR"),
+        ("JetLine:2026-03-01:0", "> 0"),
+    ],
+)
+def test_a_carrier_shock_that_cannot_be_read_names_the_problem(text: str, problem: str) -> None:
+    from features.world_params import CarrierShock
+
+    with pytest.raises(ValueError, match=problem):
+        CarrierShock.parse(text)

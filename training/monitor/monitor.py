@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import STAGES
-from features.contract import TIMESTAMP_COLUMNS
+from features.contract import STAGE_TIMESTAMPS
 from features.dataset import build_snapshot_features
 from features.errors import LesError
 from features.rulebook import Rulebook
@@ -66,8 +66,9 @@ class MonitorResult:
 
 
 def newest_snapshot(orders: pd.DataFrame) -> pd.Timestamp:
-    """The midnight after the last event in the orders: the state a forecast would see now."""
-    latest = max(orders[c].max() for c in TIMESTAMP_COLUMNS if c in orders)
+    """The midnight after the last event in the orders: the state a forecast would see now.
+    Promises (ship_by, deliver_by) lie in the future and are not events."""
+    latest = max(orders[c].max() for c in (*STAGE_TIMESTAMPS, "status_at") if c in orders)
     if pd.isna(latest):
         raise MonitorError("the orders hold no event time: nothing to monitor")
     return pd.Timestamp(latest).tz_convert("UTC").floor("D") + DAY

@@ -31,7 +31,7 @@ def _realized(qwk: float, rows: int = 100, persistence_qwk: float = 0.6) -> Real
 
 def test_defaults_load_and_a_users_file_overrides_and_is_checked(tmp_path) -> None:
     defaults = load_thresholds()
-    assert defaults.stage_psi == 0.25 and defaults.min_drift_rows == 50
+    assert defaults.stage_psi == 0.25 and defaults.min_drift_rows == 200
     own = tmp_path / "alerts.yaml"
     own.write_text("stage_psi: 0.1\n")
     assert load_thresholds(own).stage_psi == 0.1

@@ -1,0 +1,164 @@
+"""The monitoring loop of docs/monitoring.md, measured: one carrier's transit doubles after a date.
+
+With the real CLI, in a scratch folder with its own embedded MLflow store and forecast ledger:
+1. `les generate --carrier-shock CARRIER:DATE` (and, as the false-alarm control, the same world
+   without the shock), `les build-dataset`;
+2. train on the rows whose label window closed before DATE (`les train`, `les promote`);
+3. `les score` the snapshots from DATE on (the ledger records them), then `les monitor`: the exit
+   code, the ship & transport drift, the live accuracy against the backtest and persistence;
+4. `les retrain` on the new data: champion and challenger on the newest closed window.
+Prints the figures the README quotes. Run: .venv/bin/python benchmarks/monitor_scenario.py
+[--carrier JetLine] [--date 2026-08-01] [--factor 2] [--merchants 600] [--days 360] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+LES = str(Path(sys.executable).with_name("les"))
+HEADLINE = ("macro_f1", "qwk", "rps", "score_mae")
+
+
+def les(*args: str, cwd: Path, expect: tuple[int, ...] = (0,)) -> tuple[int, str]:
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "LES_LOG_FILE": str(cwd / "les.log")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("LES_LEDGER_URL", None)
+    done = subprocess.run([LES, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode not in expect:
+        raise SystemExit(
+            f"les {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+    return done.returncode, done.stdout
+
+
+def rows_where(dataset: Path, keep, out: Path) -> int:
+    """A filtered copy of a dataset, with its recipe beside it (so `les train` records it)."""
+    frame = pd.read_parquet(dataset)
+    kept = frame[keep(frame)]
+    kept.to_parquet(out)
+    shutil.copy(
+        dataset.with_name(dataset.name + ".recipe.json"), out.with_name(out.name + ".recipe.json")
+    )
+    return len(kept)
+
+
+def one_world(work: Path, shock: str | None, date: pd.Timestamp, merchants: int, days: int) -> dict:
+    work.mkdir(parents=True)
+    timings: dict[str, float] = {}
+
+    def timed(name: str, *args: str, expect: tuple[int, ...] = (0,)) -> tuple[int, str]:
+        start = time.perf_counter()
+        result = les(*args, cwd=work, expect=expect)
+        timings[name] = time.perf_counter() - start
+        return result
+
+    generate = ["generate", "--out", "world", "--merchants", str(merchants), "--days", str(days)]
+    timed("generate", *generate, *(["--carrier-shock", shock] if shock else []))
+    timed(
+        "build-dataset",
+        "build-dataset",
+        "--orders",
+        "world/orders.parquet",
+        "--out",
+        "dataset.parquet",
+    )
+    horizon = pd.Timedelta(days=30)
+    before = rows_where(
+        work / "dataset.parquet",
+        lambda f: f["snapshot_at"] + horizon <= date,
+        work / "before.parquet",
+    )
+    after = rows_where(
+        work / "dataset.parquet", lambda f: f["snapshot_at"] >= date, work / "after.parquet"
+    )
+    timed("train", "train", "--dataset", "before.parquet")
+    les("promote", "1", cwd=work)
+    timed("score", "score", "--dataset", "after.parquet", "--snapshot", "all", "--out", "scored")
+    code, _ = timed(
+        "monitor", "monitor", "--orders", "world/orders.parquet", "--out", "monitor", expect=(0, 3)
+    )
+    report = json.loads((work / "monitor" / "monitor.json").read_text())
+    _, retrained = timed("retrain", "retrain", "--orders", "world/orders.parquet")
+    return {
+        "exit": code,
+        "report": report,
+        "retrain": retrained,
+        "rows": (before, after),
+        "timings": timings,
+    }
+
+
+def summary(name: str, result: dict) -> None:
+    report = result["report"]
+    realized, drift = report["realized"], report["drift"]
+    print(
+        f"\n== {name}: les monitor exit {result['exit']} (train rows {result['rows'][0]:,}, scored {result['rows'][1]:,})"
+    )
+    print(
+        f"stage PSI at {report['snapshot_at'][:10]}: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in drift["stages"].items())
+    )
+    top = sorted(drift["features"].items(), key=lambda kv: -kv[1])[:4]
+    print(
+        "largest feature PSI: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in top)
+        + f"; tier mix PSI {drift['tier_mix_psi']:.3f}"
+    )
+    backtest = realized["backtest"].get("model", {})
+    print(f"{'':12} " + " ".join(f"{k:>9}" for k in HEADLINE))
+    print(
+        "live model   "
+        + " ".join(f"{realized.get(k, float('nan')):9.3f}" for k in HEADLINE)
+        + f"   ({realized['rows']:,} closed forecasts)"
+    )
+    print(
+        "persistence  "
+        + " ".join(f"{realized['persistence'].get(k, float('nan')):9.3f}" for k in HEADLINE)
+    )
+    print("backtest     " + " ".join(f"{backtest.get(k, float('nan')):9.3f}" for k in HEADLINE))
+    for alert in report["alerts"]:
+        print(
+            f"alert {alert['kind']} {alert.get('name', '')}: {alert['value']:.3f} > {alert['threshold']}"
+        )
+    print(
+        result["retrain"].strip().splitlines()[-12:]
+        and "\n".join(result["retrain"].strip().splitlines()[-12:])
+    )
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--carrier", default="JetLine")
+    parser.add_argument("--date", default="2026-08-01")
+    parser.add_argument("--factor", type=float, default=2.0)
+    parser.add_argument("--merchants", type=int, default=600)
+    parser.add_argument("--days", type=int, default=360)
+    parser.add_argument("--keep", type=Path, help="keep the scratch folders here")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="les-monitor-"))
+    date = pd.Timestamp(args.date, tz="UTC")
+    shock = f"{args.carrier}:{args.date}:{args.factor:g}"
+    try:
+        summary(
+            "no shock (false-alarm control)",
+            one_world(root / "control", None, date, args.merchants, args.days),
+        )
+        summary(f"shock {shock}", one_world(root / "shock", shock, date, args.merchants, args.days))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
