@@ -6,7 +6,8 @@ With the real CLI, in a scratch folder with its own embedded MLflow store and fo
 2. train on the rows whose label window closed before DATE (`les train`, `les promote`);
 3. `les score` the snapshots from DATE on (the ledger records them), then `les monitor`: the exit
    code, the ship & transport drift, the live accuracy against the backtest and persistence;
-4. `les retrain` on the new data: champion and challenger on the newest closed window.
+4. `les retrain` on the new data, from every snapshot and with `--since DATE`: champion and
+   challenger on the newest closed window.
 Prints the figures the README quotes. Run: .venv/bin/python benchmarks/monitor_scenario.py
 [--carrier JetLine] [--date 2026-08-01] [--factor 2] [--merchants 600] [--days 360] [--keep DIR]
 """
@@ -89,10 +90,13 @@ def one_world(work: Path, shock: str | None, date: pd.Timestamp, merchants: int,
     )
     report = json.loads((work / "monitor" / "monitor.json").read_text())
     _, retrained = timed("retrain", "retrain", "--orders", "world/orders.parquet")
+    since = ["--since", str(date.date())]
+    _, recent = timed("retrain --since", "retrain", "--orders", "world/orders.parquet", *since)
     return {
         "exit": code,
         "report": report,
         "retrain": retrained,
+        "retrain_since": recent,
         "rows": (before, after),
         "timings": timings,
     }
@@ -130,10 +134,9 @@ def summary(name: str, result: dict) -> None:
         print(
             f"alert {alert['kind']} {alert.get('name', '')}: {alert['value']:.3f} > {alert['threshold']}"
         )
-    print(
-        result["retrain"].strip().splitlines()[-12:]
-        and "\n".join(result["retrain"].strip().splitlines()[-12:])
-    )
+    for key, title in (("retrain", "every snapshot"), ("retrain_since", "--since DATE")):
+        print(f"-- les retrain, {title}")
+        print("\n".join(result[key].strip().splitlines()[-14:]))
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
 
 

@@ -40,9 +40,11 @@ class LedgerError(LesError, RuntimeError):
 
 
 def _v1(conn: sa.Connection) -> None:
+    # SQLite numbers an INTEGER PRIMARY KEY itself; PostgreSQL needs an identity column for it.
+    key = "BIGSERIAL" if conn.dialect.name == "postgresql" else "INTEGER"
     conn.execute(
         sa.text(
-            "CREATE TABLE forecasts (id INTEGER PRIMARY KEY, merchant_id VARCHAR(200) NOT NULL, "
+            f"CREATE TABLE forecasts (id {key} PRIMARY KEY, merchant_id VARCHAR(200) NOT NULL, "
             "snapshot_at VARCHAR(32) NOT NULL, model_name VARCHAR(200) NOT NULL, "
             "model_version VARCHAR(40) NOT NULL, rulebook_version INTEGER NOT NULL, "
             "recipe TEXT NOT NULL, probabilities TEXT NOT NULL, tier VARCHAR(40) NOT NULL, "

@@ -155,8 +155,13 @@ def log_model(
             tmp / "drift_reference.json",
             json.dumps(
                 drift_reference_of(
-                    rows, forecaster, catalogue, tuple(TIERS_BY_CODE), config.seed
-                ).to_dict()
+                    rows,
+                    forecaster,
+                    catalogue,
+                    tuple(TIERS_BY_CODE),
+                    config.seed,
+                    recipe.config.history_window_days - recipe.config.window_days,
+                ).to_dict()  # the first snapshot ends one window after the data begins
             ),
         ),
         "meta": _write(

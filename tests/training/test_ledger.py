@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pwd
+import shutil
+import socket
 import sqlite3
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -64,14 +70,19 @@ def _write(url: str, first: int) -> None:
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     ledger.engine_for(url)  # created and migrated once, before the writers race
+    race(url, (0, 1000))
+    assert ledger.count_rows(url) == 400
+
+
+def race(url: str, firsts: tuple[int, ...]) -> None:
+    """One process per first merchant number, all writing at once; each must exit cleanly."""
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_write, args=(url, first)) for first in (0, 1000)]
+    writers = [context.Process(target=_write, args=(url, first)) for first in firsts]
     for w in writers:
         w.start()
     for w in writers:
         w.join(120)
         assert w.exitcode == 0
-    assert ledger.count_rows(url) == 400
 
 
 def test_a_v1_ledger_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
@@ -125,3 +136,60 @@ def test_the_default_ledger_sits_beside_the_mlflow_store(tmp_path, monkeypatch) 
     assert ledger.default_url() == f"sqlite:///{tmp_path / 'store' / 'ledger.db'}"
     monkeypatch.setenv(ledger.URL_ENV, "postgresql://db/les")
     assert ledger.default_url() == "postgresql://db/les"
+
+
+def _postgres_bin() -> Path | None:
+    """Debian's server binaries (initdb, pg_ctl): on PATH or under /usr/lib/postgresql."""
+    found = shutil.which("initdb")
+    candidates = [Path(found).parent] if found else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((d for d in candidates if (d / "pg_ctl").exists()), None)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL server on a Unix socket of its own (as user postgres under root)."""
+    pytest.importorskip("psycopg", reason="psycopg (a dev dependency) is not installed")
+    server = _postgres_bin()
+    if server is None:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install -y postgresql)")
+    as_user: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="les-pg-"))
+    if os.geteuid() == 0:  # the server refuses to run as root
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no postgres user to run the server as")
+        os.chown(root, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = root / "data"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run([*as_user, str(server / "initdb"), "-D", str(data), "-U", "les",
+                    "--auth=trust"], **quiet)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=''"
+    subprocess.run([*as_user, str(server / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                    "-l", str(root / "server.log"), "start"], **quiet)  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://les@/postgres?host={root}&port={port}"
+    finally:
+        subprocess.run([*as_user, str(server / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_keeps_one_row_per_key_like_sqlite(postgres_url: str) -> None:
+    ledger.record(rows(scored(3)), postgres_url)
+    ledger.record(rows(scored(3, score=2.1, points=True)), postgres_url)
+    ledger.record(rows(scored(3), version="2"), postgres_url)
+    assert ledger.count_rows(postgres_url) == 6
+    back = ledger.forecasts_of("les-forecaster", "1", postgres_url)
+    assert len(back) == 3 and (back["predicted_score"] == 2.1).all()
+
+
+def test_two_processes_writing_to_postgresql_at_once_lose_nothing(postgres_url: str) -> None:
+    before = ledger.count_rows(postgres_url)
+    race(postgres_url, (5000, 6000))
+    assert ledger.count_rows(postgres_url) == before + 400

@@ -158,6 +158,13 @@ def retrain(
     config: Annotated[
         Path | None, typer.Option(help="Training config YAML (see training/config.py).")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Train the challenger only on snapshots from this day (UTC), e.g. the day a "
+            "drift alert first fired; default: every snapshot."
+        ),
+    ] = None,
 ) -> None:
     """Train a challenger on the newest data, score champion and challenger on the most recent
     closed window neither trained on, log both, and move `champion` only through the gate."""
@@ -165,12 +172,14 @@ def retrain(
     from features.dataset import build_dataset
     from features.io import read_orders
     from features.rulebook import load_rulebook
+    from features.snapshots import midnight_utc
     from training.config import load_train_config
     from training.explain.registered import load_model
     from training.monitor.retrain import retrain as run_retrain
     from training.tracking import resolve_tracking
     from training.train_console import decision_panel
 
+    first = None if since is None else midnight_utc(since, "--since")
     champion = load_model(model)
     rules = champion.rulebook(load_rulebook())
     train_config = load_train_config(config, horizon_days=champion.dataset_config.horizon_days)
@@ -181,7 +190,7 @@ def retrain(
     with task_progress() as advance:
         result = run_retrain(
             dataset, champion, _trained_until(champion), train_config, rules, load_catalogue(),
-            tracking, champion.recipe, advance,
+            tracking, champion.recipe, advance, first,
         )  # fmt: skip
     table = Table(
         title=f"Holdout: {len(result.split.holdout):,} rows from "

@@ -84,9 +84,15 @@ def retrain(
     tracking: TrackingConfig,
     recipe: DatasetRecipe,
     advance: Advance | None = None,
+    since: pd.Timestamp | None = None,
 ) -> RetrainResult:
-    """Fit, backtest and register a challenger; gate it on the holdout against the champion."""
-    split = retrain_split(trainable_rows(dataset), config.horizon_days)
+    """Fit, backtest and register a challenger; gate it on the holdout against the champion.
+    With `since`, the challenger learns only from snapshots from that day on (a regime change:
+    rows from before it teach dynamics that no longer hold)."""
+    rows = trainable_rows(dataset)
+    if since is not None:
+        rows = rows[rows["snapshot_at"] >= since]
+    split = retrain_split(rows, config.horizon_days)
     if split.holdout.empty:
         raise RetrainError("no snapshot of these orders has a closed label window to hold out")
     check_trainable(len(split.train), split.train["label_tier"].unique())

@@ -111,6 +111,7 @@ def test_monitor_finds_the_carrier_shock_and_retrain_judges_both_models(
     bad.write_text("feature_psy: 0.3\n")
     assert "feature_psy" in run("monitor", "--orders", orders, "--config", str(bad), expect=2)
 
+    assert "--since" in run("retrain", "--orders", orders, "--since", "last tuesday", expect=2)
     retrained = " ".join(run("retrain", "--orders", orders).split())
     assert "challenger" in retrained and "champion" in retrained
     assert re.search(r"v2 (is champion|stays challenger)", retrained), retrained
