@@ -212,8 +212,17 @@ def build_snapshot_features(
     orders: pd.DataFrame, snapshot_at: pd.Timestamp, cfg: DatasetConfig, rules: Rulebook
 ) -> pd.DataFrame:
     """One row per merchant at one snapshot, by exactly the code that builds training rows."""
-    snapshot = midnight_utc(snapshot_at, "snapshot_at")  # ns, the resolution training rows carry
-    snapshots = pd.DatetimeIndex([snapshot])
+    return build_features_at(orders, [snapshot_at], cfg, rules)
+
+
+def build_features_at(
+    orders: pd.DataFrame, snapshots_at: list, cfg: DatasetConfig, rules: Rulebook
+) -> pd.DataFrame:
+    """`build_snapshot_features` at several snapshots (rows of each merchant that had started),
+    from one pass over the orders."""
+    snapshots = pd.DatetimeIndex(
+        [midnight_utc(s, "snapshot_at") for s in snapshots_at]  # ns, as training rows carry
+    )
     events = order_events(orders)
     requests = _feature_requests(snapshots, cfg, rules)
     windows = window_feature_arrays(events, requests, WindowConfig(cfg.min_observations))

@@ -23,6 +23,7 @@ ENV_MAX_ADVICE = "LES_MAX_ADVICE"
 ENV_ACCESS_LOG = "LES_ACCESS_LOG"
 ENV_LEDGER = "LES_LEDGER"
 ENV_LEDGER_URL = "LES_LEDGER_URL"
+ENV_CONSOLE_DATASET = "LES_CONSOLE_DATASET"
 
 
 class ServiceConfigError(LesError, ValueError):
@@ -41,6 +42,7 @@ class ServiceConfig:
     access_log: bool = True
     ledger: bool = False  # record every HTTP forecast in the forecast ledger
     ledger_url: str | None = None  # any SQLAlchemy URL; None: ledger.db beside the MLflow store
+    console_dataset: str | None = None  # a `les build-dataset` output the console at /ui shows
 
     @property
     def auth_enabled(self) -> bool:
@@ -62,6 +64,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> ServiceConfig:
         access_log=_flag(env, ENV_ACCESS_LOG, defaults.access_log),
         ledger=_flag(env, ENV_LEDGER, defaults.ledger),
         ledger_url=env.get(ENV_LEDGER_URL) or None,
+        console_dataset=env.get(ENV_CONSOLE_DATASET) or None,
     )
 
 

@@ -22,6 +22,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Probes stay open so an orchestrator needs no secret to ask whether the service is alive.
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+# The merchant console (/ui): its sign-in page and its static files need no token (they hold no
+# data); its other routes also accept the token from the cookie the sign-in page sets.
+CONSOLE_PREFIX = "/ui"
+CONSOLE_OPEN_PATHS = frozenset({"/ui/login", "/ui/static/console.css"})
+CONSOLE_COOKIE = "les_token"
 JSON_MEDIA_TYPE = b"application/json"
 LOGGER = logging.getLogger("les.serving")
 # BentoML's own logger for exceptions raised while answering a request (`log_exception`).
@@ -51,6 +56,21 @@ def bearer_token_ok(headers: list[tuple[bytes, bytes]], token: bytes) -> bool:
             scheme, _, credentials = value.partition(b" ")
             return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token)
     return False
+
+
+def cookie_token_ok(headers: list[tuple[bytes, bytes]], token: bytes) -> bool:
+    """Constant-time comparison of the console's `les_token` cookie."""
+    for key, value in headers:
+        if key.lower() == b"cookie":
+            for part in value.split(b";"):
+                name, _, credentials = part.strip().partition(b"=")
+                if name == CONSOLE_COOKIE.encode():
+                    return hmac.compare_digest(credentials, token)
+    return False
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def media_type_ok(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -105,9 +125,21 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers", [])
+        path = scope["path"]
         authenticated = self.token is None or bearer_token_ok(headers, self.token)
+        if not authenticated and is_console(path):
+            authenticated = cookie_token_ok(headers, self.token)
         send = self._responding(scope, send, authenticated)
-        if not authenticated and scope["path"] not in OPEN_PATHS:
+        if not authenticated and path in CONSOLE_OPEN_PATHS:
+            authenticated = True  # a page with no data: the sign-in form and its style sheet
+        if not authenticated and is_console(path) and not path.startswith("/ui/api"):
+            await send(
+                {"type": "http.response.start", "status": 303,
+                 "headers": [(b"location", b"/ui/login"), (b"content-length", b"0")]}
+            )  # fmt: skip
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if not authenticated and path not in OPEN_PATHS:
             await json_reply(
                 send,
                 401,

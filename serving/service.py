@@ -24,6 +24,8 @@ from features.catalogue import load_catalogue
 from features.rulebook import load_rulebook
 from serving import loading, scoring
 from serving.config import config_from_env
+from serving.console.app import STATE as CONSOLE
+from serving.console.app import console_app
 from serving.http import OPEN_PATHS, GuardMiddleware, ModelHeaders, quiet_client_errors
 from serving.live_signals import LiveSignals
 from serving.openapi import DocumentMiddleware, truthful_document
@@ -96,6 +98,9 @@ class LesService:
         )
         self._note_restart()
         self.signals = LiveSignals(self.served.model, CONFIG.ledger, CONFIG.ledger_url)
+        CONSOLE.attach(
+            self.served, CATALOGUE, CONFIG.console_dataset, CONFIG.max_advice, CONFIG.api_token
+        )
 
     def _note_restart(self) -> None:
         """A WARNING line and a count on /metrics when this worker replaces a dead one."""
@@ -161,6 +166,7 @@ class LesService:
 
 
 API_ROUTES = frozenset(api.route for api in LesService.apis.values())
+LesService.mount_asgi_app(console_app(), path="/ui")  # the merchant console (serving/console)
 LesService.add_asgi_middleware(
     GuardMiddleware,
     token=CONFIG.api_token,

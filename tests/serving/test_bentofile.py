@@ -35,7 +35,9 @@ def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
         p.relative_to(ROOT).as_posix()
         for folder in ("features", "training", "serving")
         for p in (ROOT / folder).rglob("*")
-        if p.is_file() and p.suffix in (".py", ".yaml", ".j2") and "__pycache__" not in p.parts
+        if p.is_file()
+        and p.suffix in (".py", ".yaml", ".j2", ".js", ".css", ".html")
+        and "__pycache__" not in p.parts
     }
     assert expected <= packaged, sorted(expected - packaged)
     api = yaml.safe_load((bento / "apis" / "openapi.yaml").read_text())

@@ -1,0 +1,122 @@
+"""The console's data functions (serving/console/data.py, upload.py) on the serving champion:
+server-side sorting, filtering, search and pagination; the merchant page; what-if; uploads."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalogue import load_catalogue
+from serving.console.data import (
+    ConsoleError,
+    load_console_data,
+    merchant_page,
+    overview_page,
+    what_if,
+)
+from serving.console.upload import read_upload
+from tests.training.conftest import make_dataset
+
+CATALOGUE = load_catalogue()
+
+
+@pytest.fixture(scope="module")
+def console(registered):
+    return load_console_data(registered, make_dataset(n_merchants=60, n_snapshots=30), "test")
+
+
+def test_the_overview_has_one_row_per_merchant_with_its_newest_forecast(console) -> None:
+    table = console.overview
+    assert len(table) == 60 and table["merchant_id"].is_unique
+    assert (table["snapshot_at"] == table["snapshot_at"].max()).all()
+    np.testing.assert_allclose(table["change"], table["predicted_score"] - table["current_score"])
+    assert table["p_poor"].between(0, 1).all()
+    assert set(table["worst_stage"]) <= {
+        "order_receipt",
+        "pick_pack",
+        "ship_transport",
+        "order_delivery",
+    }
+
+
+@pytest.mark.parametrize("sort", ["p_poor", "change", "predicted_score", "merchant_id"])
+def test_pages_are_sorted_on_the_server_and_cover_every_merchant_once(console, sort) -> None:
+    seen = []
+    for page in (1, 2, 3):
+        answer = overview_page(
+            console.overview, sort=sort, descending=True, page=page, page_size=25
+        )
+        assert answer["total"] == 60 and answer["pages"] == 3
+        seen += answer["rows"]
+    assert len(seen) == 60 and len({r["merchant_id"] for r in seen}) == 60
+    keys = [r[sort] for r in seen]
+    assert keys == sorted(keys, reverse=True)
+    ascending = overview_page(console.overview, sort=sort, descending=False, page_size=60)
+    assert [r[sort] for r in ascending["rows"]] == sorted(keys)
+
+
+def test_filter_by_stage_and_search_by_merchant_id(console) -> None:
+    stage = console.overview["worst_stage"].mode()[0]
+    answer = overview_page(console.overview, stage=stage, page_size=200)
+    assert answer["total"] == int((console.overview["worst_stage"] == stage).sum())
+    assert {r["worst_stage"] for r in answer["rows"]} == {stage}
+    found = overview_page(console.overview, search="M01", page_size=200)
+    assert {r["merchant_id"] for r in found["rows"]} == {f"m01{i}" for i in range(10)}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"sort": "tier"}, "sort"),
+        ({"stage": "teleport"}, "stage"),
+        ({"page": 0}, "page"),
+        ({"page_size": 0}, "page_size"),
+        ({"page_size": 201}, "page_size"),
+    ],
+)
+def test_bad_overview_parameters_name_the_field(console, kwargs, field) -> None:
+    with pytest.raises(ConsoleError, match=field):
+        overview_page(console.overview, **kwargs)
+
+
+def test_the_merchant_page_has_history_forecast_waterfall_peers_and_advice(
+    console, registered
+) -> None:
+    page = merchant_page(registered, console, "m007", CATALOGUE, 3)
+    assert len(page["history"]) == 30
+    explanation = page["explanation"]
+    attribution = explanation["score_attribution"]
+    total = attribution["base_score"] + sum(s["points"] for s in attribution["stages"])
+    assert total + attribution["bounds_points"] == pytest.approx(attribution["predicted_score"])
+    assert all("peer_median" in t for t in explanation["top_features"])
+    assert {i["feature"] for i in page["what_if"]} <= set(CATALOGUE.actionable_names)
+    with pytest.raises(ConsoleError, match="merchant_id"):
+        merchant_page(registered, console, "nobody", CATALOGUE, 3)
+
+
+def test_what_if_rescored_and_checked(console, registered) -> None:
+    base = merchant_page(registered, console, "m007", CATALOGUE, 3)["explanation"]["forecast"]
+    moved = [
+        what_if(registered, console, "m007", {i["feature"]: i["maximum"] or 1000.0}, CATALOGUE, 3)
+        for i in merchant_page(registered, console, "m007", CATALOGUE, 3)["what_if"]
+    ]
+    scores = {round(m["explanation"]["forecast"]["predicted_score"], 6) for m in moved}
+    assert len(scores - {round(base["predicted_score"], 6)}) >= 1  # some change moves it
+    with pytest.raises(ConsoleError, match="changes.current_les_score"):
+        what_if(registered, console, "m007", {"current_les_score": 1.0}, CATALOGUE, 3)
+    with pytest.raises(ConsoleError, match="changes.late_dispatch_rate"):
+        what_if(registered, console, "m007", {"late_dispatch_rate": 7.0}, CATALOGUE, 3)
+
+
+def test_an_upload_that_is_neither_csv_nor_parquet_is_refused_by_name() -> None:
+    with pytest.raises(ConsoleError, match="x.bin: the file is empty"):
+        read_upload(b"", "x.bin")
+    with pytest.raises(ConsoleError, match="not a readable"):
+        read_upload(b"PAR1 truncated", "x.parquet")
+    frame = pd.DataFrame({"a": [1]})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    assert read_upload(buffer.getvalue(), "f.parquet").equals(frame)
