@@ -122,11 +122,12 @@ def ingest_shopee(
 ) -> None:
     """Convert Shopee Seller Centre order exports (English or Indonesian headers) of one shop
     into canonical orders (docs/ingest.md). Exit 0: written; 2: unknown layout or market."""
+    from features.export_layouts import first_matching
     from features.export_mapping import packaged_mapping
 
     layouts = [packaged_mapping("shopee"), packaged_mapping("shopee_id")]
     _ingest_mapped(
-        files, _first_matching(files, layouts), shop_id, market, out, policy, rejected_out
+        files, first_matching(files, layouts), shop_id, market, out, policy, rejected_out
     )
 
 
@@ -168,20 +169,6 @@ def ingest_csv(
         packaged_mapping(mapping) if mapping in packaged_names() else load_mapping(Path(mapping))
     )
     _ingest_mapped(files, layout, shop_id, market, out, policy, rejected_out)
-
-
-def _first_matching(files: list[Path], layouts: list) -> object:
-    """The packaged variant whose identifying columns the first file has (else the first, whose
-    error then names what is missing and what the file resembles)."""
-    from features.export_files import read_text_table
-
-    if not files or not Path(files[0]).is_file():
-        return layouts[0]
-    header = set(read_text_table(files[0], layouts[0].times["created_at"].time_format).columns)
-    for layout in layouts:
-        if {layout.order_id, *layout.required} <= header:
-            return layout
-    return layouts[0]
 
 
 def _ingest_mapped(

@@ -24,6 +24,7 @@ ENV_ACCESS_LOG = "LES_ACCESS_LOG"
 ENV_LEDGER = "LES_LEDGER"
 ENV_LEDGER_URL = "LES_LEDGER_URL"
 ENV_CONSOLE_DATASET = "LES_CONSOLE_DATASET"
+ENV_CONSOLE_FORECASTS = "LES_CONSOLE_FORECASTS"
 
 
 class ServiceConfigError(LesError, ValueError):
@@ -43,6 +44,7 @@ class ServiceConfig:
     ledger: bool = False  # record every HTTP forecast in the forecast ledger
     ledger_url: str | None = None  # any SQLAlchemy URL; None: ledger.db beside the MLflow store
     console_dataset: str | None = None  # a `les build-dataset` output the console at /ui shows
+    console_forecasts: str | None = None  # its overview from "ledger" or a `les score` output
 
     @property
     def auth_enabled(self) -> bool:
@@ -65,6 +67,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> ServiceConfig:
         ledger=_flag(env, ENV_LEDGER, defaults.ledger),
         ledger_url=env.get(ENV_LEDGER_URL) or None,
         console_dataset=env.get(ENV_CONSOLE_DATASET) or None,
+        console_forecasts=env.get(ENV_CONSOLE_FORECASTS) or None,
     )
 
 

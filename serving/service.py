@@ -98,9 +98,7 @@ class LesService:
         )
         self._note_restart()
         self.signals = LiveSignals(self.served.model, CONFIG.ledger, CONFIG.ledger_url)
-        CONSOLE.attach(
-            self.served, CATALOGUE, CONFIG.console_dataset, CONFIG.max_advice, CONFIG.api_token
-        )
+        CONSOLE.attach(self.served, CATALOGUE, CONFIG)
 
     def _note_restart(self) -> None:
         """A WARNING line and a count on /metrics when this worker replaces a dead one."""

@@ -261,7 +261,8 @@ def record_safely(
 
 
 def forecasts_of(model_name: str, model_version: str, url: str | None = None) -> pd.DataFrame:
-    """One model version's forecasts as a frame: keys, tier, predicted_score, p_<tier>."""
+    """One model version's forecasts as a frame: keys, tier, predicted_score, p_<tier>, and
+    <stage>_points where the forecast was explained."""
     engine = engine_for(url)
     query = sa.select(FORECASTS).where(
         FORECASTS.c.model_name == model_name, FORECASTS.c.model_version == str(model_version)
@@ -279,6 +280,9 @@ def forecasts_of(model_name: str, model_version: str, url: str | None = None) ->
     )
     for tier in probabilities.columns:
         out[proba_column(tier)] = probabilities[tier].to_numpy(dtype=float)
+    points = pd.DataFrame([json.loads(p) if p else {} for p in frame["stage_points"]])
+    for stage in points.columns:  # explained forecasts only; NaN for the others
+        out[stage + STAGE_SUFFIX] = points[stage].to_numpy(dtype=float)
     return out.reset_index(drop=True)
 
 

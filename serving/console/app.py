@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from features.catalogue import Catalogue
+from serving.config import ServiceConfig
 from serving.console.data import (
     ConsoleData,
     ConsoleError,
@@ -56,27 +57,51 @@ class ConsoleState:
         self,
         served: ServedModel,
         catalogue: Catalogue,
-        dataset: str | None,
-        max_advice: int,
-        token: str | None,
+        config: ServiceConfig,
     ) -> None:
         from features.io import read_table
 
-        self.served, self.catalogue, self.max_advice = served, catalogue, max_advice
-        self.token = token
+        self.served, self.catalogue = served, catalogue
+        self.max_advice, self.token = config.max_advice, config.api_token
+        dataset = config.console_dataset
         if dataset is None:
             self.problem = (
                 "no dataset: start the service with LES_CONSOLE_DATASET=<les build-dataset output>"
             )
             return
         try:
-            self.data = load_console_data(served.model, read_table(Path(dataset)), dataset)
+            forecasts = given_forecasts(served, config)
+            label = (
+                dataset
+                if forecasts is None
+                else f"{dataset}, forecasts: {config.console_forecasts}"
+            )
+            self.data = load_console_data(served.model, read_table(Path(dataset)), label, forecasts)
         except (ConsoleError, OSError, ValueError) as exc:
             self.problem = f"LES_CONSOLE_DATASET {dataset}: {exc}"
             LOGGER.warning("console without overview: %s", self.problem)
 
 
 STATE = ConsoleState()
+
+
+def given_forecasts(served: ServedModel, config: ServiceConfig):
+    """LES_CONSOLE_FORECASTS: "ledger" (the served version's forecasts in the forecast ledger) or
+    a `les score` output; None: the console forecasts the dataset's newest rows itself."""
+    source = config.console_forecasts
+    if source is None:
+        return None
+    if source == "ledger":
+        from training.ledger import forecasts_of
+
+        info = served.info
+        return forecasts_of(info.name, info.version, config.ledger_url)
+    from features.io import read_table
+
+    frame = read_table(Path(source))
+    if "model_version" in frame:
+        frame = frame[frame["model_version"].astype(str) == served.info.version]
+    return frame
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -168,10 +193,12 @@ async def upload(request: Request) -> Response:
     served, catalogue = _ready()
     body = await request.body()
     name = request.headers.get("x-filename", "upload")
+    q = request.query_params
     try:
         answer = await run_in_threadpool(
-            upload_view, served, body, name, catalogue, STATE.max_advice
-        )
+            upload_view, served, body, name, catalogue, STATE.max_advice,
+            q.get("layout", "contract"), q.get("market") or None, q.get("shop_id") or None,
+        )  # fmt: skip
     except ConsoleError as exc:
         return _error(400, str(exc))
     return JSONResponse(answer)

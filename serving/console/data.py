@@ -77,12 +77,21 @@ def overview_table(model: RegisteredForecaster, latest: pd.DataFrame) -> pd.Data
 
 
 def load_console_data(
-    model: RegisteredForecaster, dataset: pd.DataFrame, source: str
+    model: RegisteredForecaster,
+    dataset: pd.DataFrame,
+    source: str,
+    forecasts: pd.DataFrame | None = None,
 ) -> ConsoleData:
+    """The dataset's rows; the overview from `forecasts` when given (the ledger's or a `les score`
+    output), else the served model's forecasts of each merchant's newest row."""
     missing = [c for c in ("merchant_id", "snapshot_at") if c not in dataset]
     if missing:
         raise ConsoleError(f"{source}: not a les dataset; missing columns {missing}")
     rows = dataset.assign(merchant_id=dataset["merchant_id"].astype(str))
+    if forecasts is not None and not forecasts.empty:
+        from serving.console.given import overview_from_forecasts
+
+        return ConsoleData(rows, overview_from_forecasts(forecasts, rows), source)
     return ConsoleData(rows, overview_table(model, latest_rows(rows)), source)
 
 

@@ -6,12 +6,17 @@ returned with their reasons, never dropped silently."""
 from __future__ import annotations
 
 import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from features.catalogue import Catalogue
 from features.dataset import build_features_at
+from features.errors import LesError
+from features.ingest_core import NO_ORDER_ID, REASON_COLUMN
 from features.validation import validate_orders
 from serving.console.data import ConsoleError, _records, merchant_view
 from serving.scoring import ServedModel
@@ -37,22 +42,67 @@ def read_upload(body: bytes, filename: str) -> pd.DataFrame:
         ) from exc
 
 
+@dataclass(frozen=True)
+class Checked:
+    """Contract-valid orders and the rows set aside, with `reject_reason`."""
+
+    rows: int
+    valid: pd.DataFrame
+    rejected: pd.DataFrame
+    reason_counts: dict[str, int]
+
+
+def checked_contract(body: bytes, filename: str) -> Checked:
+    raw = read_upload(body, filename)
+    try:
+        checked = validate_orders(raw)
+    except ValueError as exc:  # a required column is missing: the message names it
+        raise ConsoleError(f"{filename or 'upload'}: {exc}") from exc
+    return Checked(len(raw), checked.valid, checked.rejected, checked.reason_counts)
+
+
+def checked_export(
+    body: bytes, filename: str, layout: str, market: str | None, shop_id: str | None
+) -> Checked:
+    """A platform export, converted by its `les ingest` reader; orders it sets aside are the
+    rejected rows (their `aside_reason` as `reject_reason`)."""
+    from features.export_layouts import read_export_layout
+
+    if not body:
+        raise ConsoleError(f"{filename or 'upload'}: the file is empty")
+    name = Path(filename or "upload").name
+    with tempfile.TemporaryDirectory(prefix="les-upload-") as tmp:
+        path = Path(tmp) / (name if Path(name).suffix else f"{name}.csv")
+        path.write_bytes(body)
+        try:
+            result = read_export_layout(layout, [path], market, shop_id)
+        except LesError as exc:
+            raise ConsoleError(str(exc).replace(str(path), name)) from exc
+    aside = result.aside.rename(columns={REASON_COLUMN: "reject_reason"})
+    rows = result.orders_in + int((result.aside[REASON_COLUMN] == NO_ORDER_ID).sum())
+    return Checked(rows, result.orders, aside, result.reason_counts)
+
+
 def upload_view(
     served: ServedModel,
     body: bytes,
     filename: str,
     catalogue: Catalogue,
     max_advice: int,
+    layout: str = "contract",
+    market: str | None = None,
+    shop_id: str | None = None,
 ) -> dict[str, Any]:
-    raw = read_upload(body, filename)
-    try:
-        checked = validate_orders(raw)
-    except ValueError as exc:  # a required column is missing: the message names it
-        raise ConsoleError(f"{filename or 'upload'}: {exc}") from exc
+    """`layout` "contract" (the les order table) or one of the platform export layouts."""
+    if layout == "contract":
+        checked = checked_contract(body, filename)
+    else:
+        checked = checked_export(body, filename, layout, market, shop_id)
     rejected = checked.rejected.head(MAX_REJECTED_SHOWN)
     result: dict[str, Any] = {
         "filename": filename,
-        "rows": int(len(raw)),
+        "layout": layout,
+        "rows": int(checked.rows),
         "valid_rows": int(len(checked.valid)),
         "rejected_rows": int(len(checked.rejected)),
         "reason_counts": checked.reason_counts,

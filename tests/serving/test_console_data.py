@@ -120,3 +120,31 @@ def test_an_upload_that_is_neither_csv_nor_parquet_is_refused_by_name() -> None:
     buffer = io.BytesIO()
     frame.to_parquet(buffer)
     assert read_upload(buffer.getvalue(), "f.parquet").equals(frame)
+
+
+def test_the_overview_from_a_score_output_or_the_ledger_equals_the_consoles_own(
+    console, registered, tmp_path
+) -> None:
+    from serving.config import ServiceConfig
+    from serving.console.app import given_forecasts
+    from training import ledger
+    from training.scoring.rows import score_rows
+
+    latest = console.rows.sort_values("snapshot_at").groupby("merchant_id").tail(1)
+    scored = score_rows(registered, latest, explain=True)
+    path = tmp_path / "scored.parquet"
+    scored.to_parquet(path)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    info = registered.model_name, registered.model_version
+    tiers = tuple(registered.tiers_by_code)
+    ledger.record(ledger.ledger_rows(scored, *info, 3, {}, tiers, "cli"), url)
+    served = type("Served", (), {"info": type("Info", (), {"name": info[0], "version": info[1]})})
+    own = console.overview.set_index("merchant_id").sort_index()
+    for source in (str(path), "ledger"):
+        config = ServiceConfig(console_forecasts=source, ledger_url=url)
+        given = load_console_data(registered, console.rows, "t", given_forecasts(served, config))
+        table = given.overview.set_index("merchant_id").sort_index()
+        for column in ("predicted_score", "p_poor", "current_score", "change"):
+            np.testing.assert_allclose(table[column], own[column], rtol=1e-9)
+        assert (table["predicted_tier"] == own["predicted_tier"]).all()
+        assert (table["worst_stage"] == own["worst_stage"]).all()

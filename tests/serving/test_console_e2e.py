@@ -190,3 +190,35 @@ def test_the_console_in_a_real_browser(
     hosts = {urlparse(u).hostname for u in requests if not u.startswith("data:")}
     assert hosts == {"127.0.0.1"}, hosts  # nothing a page needs comes from anywhere else
     assert not errors, errors
+
+
+def test_a_tiktok_shop_export_uploads_like_les_ingest_reads_it(
+    console_server: Server, parity_orders, tmp_path: Path
+) -> None:
+    from tests.features.export_fixtures import tiktok_lines
+    from tests.features.tiktok_fixtures import write_csv
+
+    merchant = parity_orders["merchant_id"].value_counts().index[0]
+    orders = parity_orders[parity_orders["merchant_id"] == merchant].reset_index(drop=True)
+    export = write_csv(tmp_path / "All order-2026-03-09-10_00.csv", tiktok_lines(orders))
+    with console_server.client() as client:
+        params = {"layout": "tiktok-shop", "market": "US", "shop_id": "my-shop"}
+        answer = client.post(
+            "/ui/api/upload", params=params, content=export.read_bytes(),
+            headers={"x-filename": export.name},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["valid_rows"] + body["rejected_rows"] == len(orders)
+        assert [m["merchant_id"] for m in body["merchants"]] == ["my-shop"]
+        unknown = client.post("/ui/api/upload", params={**params, "layout": "temu"}, content=b"x")
+        assert unknown.status_code == 400 and "layout" in unknown.json()["error"]
+        no_shop = client.post(
+            "/ui/api/upload", params={**params, "shop_id": ""}, content=export.read_bytes()
+        )
+        assert no_shop.status_code == 400 and "shop_id" in no_shop.json()["error"]
+        wrong = client.post(
+            "/ui/api/upload", params={**params, "layout": "shopify"},
+            content=export.read_bytes(), headers={"x-filename": export.name},
+        )  # fmt: skip
+        assert wrong.status_code == 400 and "TikTok Shop" in wrong.json()["error"]

@@ -187,20 +187,27 @@ async function merchant(id) {
   status(`${page.merchant_id}: forecast ${base.tier}`);
 }
 
+const LAYOUTS = { contract: "les order contract (CSV, parquet)", "tiktok-shop": "TikTok Shop export",
+  shopee: "Shopee export", shopify: "Shopify export", douyin: "Douyin shop report" };
+
 function uploadPage() {
-  const file = el("input", { type: "file", id: "file", accept: ".csv,.parquet" });
+  const file = el("input", { type: "file", id: "file", accept: ".csv,.parquet,.xlsx" });
+  const layout = el("select", { id: "layout" }, Object.entries(LAYOUTS).map(([k, v]) => el("option", { value: k }, v)));
+  const market = el("input", { id: "market", size: "4", placeholder: "US" });
+  const shop = el("input", { id: "shop", placeholder: "my-shop" });
   const results = el("div", { id: "upload-results" });
   const send = async (picked) => {
     status(`Reading ${picked.name}...`);
     const body = await picked.arrayBuffer();
     let answer;
     try {
-      answer = await api("upload", { method: "POST", body, headers: { "x-filename": picked.name, "content-type": "application/octet-stream" } });
+      const query = new URLSearchParams({ layout: layout.value, market: market.value, shop_id: shop.value });
+      answer = await api(`upload?${query}`, { method: "POST", body, headers: { "x-filename": picked.name, "content-type": "application/octet-stream" } });
     } catch (err) { status(err.message); results.replaceChildren(el("p", { role: "alert", class: "neg" }, err.message)); return; }
     const parts = [el("p", { id: "upload-summary" },
       `${answer.rows} rows: ${answer.valid_rows} valid, ${answer.rejected_rows} rejected`)];
     if (answer.rejected_rows) {
-      const columns = Object.keys(answer.rejected[0]).filter((c) => c === "reject_reason" || c === "order_id" || c === "merchant_id");
+      const columns = Object.keys(answer.rejected[0]).filter((c) => ["reject_reason", "order_id", "merchant_id", "Order ID", "source_file"].includes(c));
       parts.push(el("div", { class: "scroll" }, el("table", { id: "rejected" }, el("caption", {}, "Rows the order contract rejects, with their reasons"),
         el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
         el("tbody", {}, answer.rejected.map((r) => el("tr", {}, columns.map((c) => el("td", {}, r[c] ?? "-"))))))));
@@ -220,7 +227,9 @@ function uploadPage() {
   drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); if (ev.dataTransfer.files.length) send(ev.dataTransfer.files[0]); });
-  view().replaceChildren(el("h2", {}, "Upload orders"), drop, results);
+  const options = el("div", { class: "controls" }, el("label", { for: "layout" }, "Layout", layout),
+    el("label", { for: "market" }, "Market (exports)", market), el("label", { for: "shop" }, "Shop id (exports)", shop));
+  view().replaceChildren(el("h2", {}, "Upload orders"), options, drop, results);
   status("");
 }
 
