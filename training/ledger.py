@@ -280,7 +280,9 @@ def forecasts_of(model_name: str, model_version: str, url: str | None = None) ->
     )
     for tier in probabilities.columns:
         out[proba_column(tier)] = probabilities[tier].to_numpy(dtype=float)
-    points = pd.DataFrame([json.loads(p) if p else {} for p in frame["stage_points"]])
+    points = pd.DataFrame(
+        [json.loads(p) if isinstance(p, str) else {} for p in frame["stage_points"]]
+    )
     for stage in points.columns:  # explained forecasts only; NaN for the others
         out[stage + STAGE_SUFFIX] = points[stage].to_numpy(dtype=float)
     return out.reset_index(drop=True)

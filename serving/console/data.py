@@ -134,6 +134,14 @@ def overview_page(
     }
 
 
+def rows_of(data: ConsoleData, merchant_id: str) -> pd.DataFrame:
+    """The dataset's rows of one merchant; a ConsoleError naming it when it has none."""
+    own = data.rows[data.rows["merchant_id"] == merchant_id]
+    if own.empty:
+        raise ConsoleError(f"merchant_id: {merchant_id!r} is not in {data.source}")
+    return own
+
+
 def merchant_page(
     model: RegisteredForecaster,
     data: ConsoleData,
@@ -142,9 +150,7 @@ def merchant_page(
     max_advice: int,
 ) -> dict[str, Any]:
     """History, forecast and its explanation for one merchant of the console's dataset."""
-    own = data.rows[data.rows["merchant_id"] == merchant_id]
-    if own.empty:
-        raise ConsoleError(f"merchant_id: {merchant_id!r} is not in {data.source}")
+    own = rows_of(data, merchant_id)
     return merchant_view(model, own, catalogue, max_advice)
 
 
@@ -205,9 +211,7 @@ def what_if(
     max_advice: int,
 ) -> dict[str, Any]:
     """The merchant's newest features with `changes` applied, re-scored and re-explained."""
-    own = data.rows[data.rows["merchant_id"] == merchant_id]
-    if own.empty:
-        raise ConsoleError(f"merchant_id: {merchant_id!r} is not in {data.source}")
+    own = rows_of(data, merchant_id)
     movable = set(catalogue.actionable_names) & set(model.forecaster.feature_names)
     latest = latest_rows(own).copy()
     for name, value in changes.items():

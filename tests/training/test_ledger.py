@@ -193,3 +193,12 @@ def test_two_processes_writing_to_postgresql_at_once_lose_nothing(postgres_url: 
     before = ledger.count_rows(postgres_url)
     race(postgres_url, (5000, 6000))
     assert ledger.count_rows(postgres_url) == before + 400
+
+
+def test_explained_and_plain_forecasts_read_back_together(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger.record(rows(scored(2, points=True)), url)
+    ledger.record(rows(scored(2, first=10)), url)  # /predict: no stage points
+    back = ledger.forecasts_of("les-forecaster", "1", url).set_index("merchant_id")
+    assert back.loc[["m0000", "m0001"], "ship_transport_points"].tolist() == [-0.4, -0.4]
+    assert back.loc[["m0010", "m0011"], "ship_transport_points"].isna().all()
