@@ -43,8 +43,8 @@ def rows(frame: pd.DataFrame, version: str = "1") -> list[dict]:
     )
 
 
-def test_the_same_model_merchant_and_snapshot_keep_one_row(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+def keeps_one_row_per_key(url: str) -> None:
+    """Re-scoring the same model on the same snapshot updates its rows; a new version adds."""
     ledger.record(rows(scored(3)), url)
     ledger.record(rows(scored(3, score=2.1, points=True)), url)
     ledger.record(rows(scored(3), version="2"), url)
@@ -52,6 +52,11 @@ def test_the_same_model_merchant_and_snapshot_keep_one_row(tmp_path: Path) -> No
     back = ledger.forecasts_of("les-forecaster", "1", url)
     assert len(back) == 3 and (back["predicted_score"] == 2.1).all()
     assert back[proba_column("Good")].tolist() == [0.6] * 3
+
+
+def test_the_same_model_merchant_and_snapshot_keep_one_row(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    keeps_one_row_per_key(url)
     stored = (
         sqlite3.connect(tmp_path / "ledger.db")
         .execute(
@@ -181,12 +186,7 @@ def postgres_url():
 
 
 def test_postgresql_keeps_one_row_per_key_like_sqlite(postgres_url: str) -> None:
-    ledger.record(rows(scored(3)), postgres_url)
-    ledger.record(rows(scored(3, score=2.1, points=True)), postgres_url)
-    ledger.record(rows(scored(3), version="2"), postgres_url)
-    assert ledger.count_rows(postgres_url) == 6
-    back = ledger.forecasts_of("les-forecaster", "1", postgres_url)
-    assert len(back) == 3 and (back["predicted_score"] == 2.1).all()
+    keeps_one_row_per_key(postgres_url)
 
 
 def test_two_processes_writing_to_postgresql_at_once_lose_nothing(postgres_url: str) -> None:
