@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from training.decision import confusion
+from training.metrics import ranked_probability_score
+from training.uncertainty import (
+    backtest_edges,
+    ranked_probability_per_row,
+    resample_weights,
+    tier_metric_samples,
+    weighted_confusions,
+)
+
+
+def _predictions(n_merchants: int = 60, per_merchant: int = 3, seed: int = 0) -> pd.DataFrame:
+    """A perfect model beside a baseline that is wrong one tier in three, both with scores and
+    probabilities, several rows per merchant."""
+    rng = np.random.default_rng(seed)
+    n = n_merchants * per_merchant
+    truth = rng.integers(0, 4, n)
+    noisy = np.where(rng.random(n) < 1 / 3, np.clip(truth + rng.choice([-1, 1], n), 0, 3), truth)
+    frame = pd.DataFrame(
+        {
+            "merchant_id": np.repeat([f"m{i}" for i in range(n_merchants)], per_merchant),
+            "label_tier_code": truth,
+            "label_score": truth + 0.5,
+            "model_tier": truth,
+            "model_score": truth + 0.5,
+            "base_tier": noisy,
+            "base_score": noisy + 0.5,
+        }
+    )
+    for name, tiers in (("model", truth), ("base", noisy), ("flat", np.zeros(n, int))):
+        proba = np.full((n, 4), 0.25) if name == "flat" else np.eye(4)[tiers] * 0.7 + 0.075
+        for code in range(4):
+            frame[f"{name}_p{code}"] = proba[:, code]
+    return frame
+
+
+def test_resampling_draws_whole_merchants() -> None:
+    groups = np.array(["a", "a", "b", "c", "c", "c"])
+    weights = resample_weights(groups, 200, seed=1)
+    assert weights.shape == (200, 6)
+    assert (weights[:, 0] == weights[:, 1]).all() and (weights[:, 3] == weights[:, 5]).all()
+    # three merchants drawn per resample, so the row weights of one merchant's first row sum to 3
+    assert (weights[:, [0, 2, 3]].sum(axis=1) == 3).all()
+    assert np.array_equal(weights, resample_weights(groups, 200, seed=1))
+
+
+def test_unit_weights_give_the_plain_confusion_and_kappa() -> None:
+    rng = np.random.default_rng(3)
+    y, p = rng.integers(0, 4, 80), rng.integers(0, 4, 80)
+    matrices = weighted_confusions(y, p, np.ones((1, 80)))
+    assert np.array_equal(matrices[0], confusion(y, p))
+    qwk = tier_metric_samples(y, p, np.ones((1, 80)))["qwk"][0]
+    assert qwk == pytest.approx(cohen_kappa_score(y, p, weights="quadratic"))
+
+
+def test_rps_per_row_averages_to_the_pooled_rps() -> None:
+    y = np.array([0, 3, 2])
+    proba = np.array([[0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0, 1.0, 0]])
+    # hand: row 0 cum (0.5, 1, 1) vs (1, 1, 1) -> 0.25; row 1 (.25, .5, .75) vs 0 -> 0.875; row 2 0
+    assert ranked_probability_per_row(y, proba) == pytest.approx([0.25, 0.875, 0.0])
+    assert ranked_probability_per_row(y, proba).mean() == pytest.approx(
+        ranked_probability_score(y, proba)
+    )
+
+
+def test_a_forecast_against_itself_has_no_edge() -> None:
+    frame = _predictions()
+    frame["base_tier"], frame["base_score"] = frame["model_tier"], frame["model_score"]
+    for code in range(4):
+        frame[f"base_p{code}"] = frame[f"model_p{code}"]
+    edges = backtest_edges(frame, "model", "base", ("base",), n_resamples=100)
+    assert set(edges["metric"]) == {"qwk", "macro_f1", "score_mae", "rps"}
+    assert np.allclose(edges[["edge", "low", "high"]].to_numpy(), 0.0)
+
+
+def test_a_better_forecast_has_an_interval_above_zero_on_every_metric() -> None:
+    edges = backtest_edges(_predictions(), "model", "base", ("base", "flat"), n_resamples=300)
+    assert list(edges["baseline"]) == ["base", "base", "base", "base", "flat"]
+    assert (edges["low"] > 0).all(), edges
+    assert (edges["low"] <= edges["edge"]).all() and (edges["edge"] <= edges["high"]).all()
+    frame = _predictions()
+    baseline_mae = (frame["base_score"] - frame["label_score"]).abs().mean()  # the model's is 0
+    assert edges.set_index("metric").loc["score_mae", "edge"] == pytest.approx(baseline_mae)
+
+
+def test_the_interval_widens_with_fewer_merchants() -> None:
+    wide = backtest_edges(_predictions(15, seed=5), "model", "base", ("base",), n_resamples=300)
+    narrow = backtest_edges(_predictions(240, seed=5), "model", "base", ("base",), n_resamples=300)
+    width = lambda e: (e["high"] - e["low"]).to_numpy()  # noqa: E731
+    assert (width(wide) > width(narrow)).all()
