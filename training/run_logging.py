@@ -17,13 +17,14 @@ import yaml
 from features.catalogue import Catalogue
 from features.recipe import DatasetRecipe
 from features.rulebook import TIER_CODES, Rulebook
-from training.backtest import MODEL, BacktestResult
+from training.backtest import CLIMATOLOGY, MIGRATION, MODEL, PERSISTENCE, BacktestResult
 from training.config import TrainConfig
 from training.explain.advice import peer_reference
 from training.metrics import POOLED, metric_key
 from training.models import Forecaster, booster_text
 from training.monitor.reference import drift_reference_of
 from training.reports import plots
+from training.uncertainty import backtest_edges
 
 MODEL_CODE = Path(__file__).with_name("forecaster_model.py")
 REPORT_SNAPSHOTS = 4
@@ -99,6 +100,7 @@ def log_run(
         backtest.pooled_metrics.reset_index(names="model"), "backtest/pooled_metrics.json"
     )
     mlflow.log_table(importance, "feature_importance.json")
+    log_edges(backtest, config.seed)
     mlflow.log_dict([dataclasses.asdict(f) for f in backtest.folds], "backtest/folds.json")
     mlflow.set_tag("backtest.evaluated", backtest.plan.describe())
     mlflow.log_params(
@@ -115,6 +117,23 @@ def log_run(
     plots.plot_reliability(y_true, proba, tmp / "reliability.png")
     mlflow.log_artifact(str(tmp / "confusion_matrix.png"), "plots")
     mlflow.log_artifact(str(tmp / "reliability.png"), "plots")
+
+
+def log_edges(backtest: BacktestResult, seed: int) -> None:
+    """The served model's edge over persistence and the probabilistic baselines with its
+    merchant-bootstrap interval (`training.uncertainty`): metrics such as
+    `pooled.lightgbm.qwk_edge_over_persistence_low`, and the table `backtest/edges.json`."""
+    edges = backtest_edges(
+        backtest.predictions, MODEL, PERSISTENCE, (MIGRATION, CLIMATOLOGY), seed=seed
+    )
+    metrics = {}
+    for row in edges.itertuples(index=False):
+        name = f"{row.metric}_edge_over_{row.baseline}"
+        for suffix, value in (("", row.edge), ("_low", row.low), ("_high", row.high)):
+            if np.isfinite(value):
+                metrics[metric_key(POOLED, MODEL, name + suffix)] = float(value)
+    mlflow.log_metrics(metrics)
+    mlflow.log_table(edges, "backtest/edges.json")
 
 
 def log_model(

@@ -4,9 +4,15 @@ A pooled backtest on a thousand real sellers moves by a few hundredths of QWK fr
 sellers to the next, so "the model beats persistence by 0.01" may be noise. Merchants, not rows,
 are resampled: a merchant's snapshots share its orders, so rows are not independent. Both forecasts
 are scored on the same resampled rows (paired), which cancels the sellers' own difficulty.
+
+Every metric here is a function of per-merchant sums (confusion counts, summed losses, rows), so a
+resample is its merchant draw counts times those sums: memory grows with merchants, not test rows,
+and resamples are drawn in chunks.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -16,41 +22,39 @@ from training.metrics import N_TIERS
 
 DEFAULT_RESAMPLES = 500
 DEFAULT_LEVEL = 0.9
+RESAMPLE_CHUNK_CELLS = 2_000_000  # resamples x merchants per chunk of draws
+CELLS = N_TIERS * N_TIERS
 # metric -> True when a higher value is better; an edge is always "how much better the model is"
 HIGHER_IS_BETTER = {"qwk": True, "macro_f1": True, "score_mae": False, "rps": False}
 
 
-def resample_weights(groups: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
-    """(n_resamples x rows) row weights: each resample draws as many merchants as there are, with
-    replacement, and a row weighs as often as its merchant was drawn."""
-    codes, uniques = pd.factorize(pd.Series(groups), sort=True)
+def merchant_draws(n_merchants: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Chunks of (resamples x merchants) draw counts: each resample draws as many merchants as
+    there are, with replacement."""
     rng = np.random.default_rng(seed)
-    n_groups = len(uniques)
-    draws = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_resamples)
-    return draws[:, codes].astype(float)
+    chunk = max(1, RESAMPLE_CHUNK_CELLS // max(n_merchants, 1))
+    uniform = np.full(n_merchants, 1.0 / n_merchants)
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        yield rng.multinomial(n_merchants, uniform, size=size).astype(float)
 
 
-def weighted_confusions(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(resamples x N_TIERS x N_TIERS) confusion matrices, one per row of `weights`."""
+def merchant_confusions(
+    merchant_codes: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n_merchants: int
+) -> np.ndarray:
+    """(merchants x N_TIERS^2) confusion counts of each merchant's rows, rows = truth."""
     cells = np.asarray(y_true, int) * N_TIERS + np.asarray(y_pred, int)
-    one_hot = np.zeros((len(cells), N_TIERS * N_TIERS))
-    one_hot[np.arange(len(cells)), cells] = 1.0
-    return (weights @ one_hot).reshape(len(weights), N_TIERS, N_TIERS)
+    counts = np.bincount(merchant_codes * CELLS + cells, minlength=n_merchants * CELLS)
+    return counts.reshape(n_merchants, CELLS).astype(float)
 
 
-def tier_metric_samples(
-    y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray
-) -> dict[str, np.ndarray]:
-    matrices = weighted_confusions(y_true, y_pred, weights)
+def tier_metrics_of(confusions: np.ndarray) -> dict[str, np.ndarray]:
+    """QWK and macro-F1 of each flattened confusion matrix (one per row)."""
+    matrices = confusions.reshape(-1, N_TIERS, N_TIERS)
     return {
         "qwk": np.array([qwk_from_confusion(m) for m in matrices]),
         "macro_f1": np.array([macro_f1_from_confusion(m) for m in matrices]),
     }
-
-
-def row_mean_samples(per_row: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The weighted mean of a per-row loss in each resample."""
-    return weights @ np.asarray(per_row, float) / weights.sum(axis=1)
 
 
 def ranked_probability_per_row(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -88,22 +92,13 @@ def backtest_edges(
     """One row per (metric, baseline): the pooled edge of `model` over the baseline on the backtest
     `predictions` and its merchant-bootstrap interval. QWK and macro-F1 compare served tiers, score
     MAE the predicted scores (where the baseline has one), RPS the tier probabilities."""
+    codes, merchants = pd.factorize(predictions["merchant_id"], sort=True)
+    n_merchants = len(merchants)
     y_true = predictions["label_tier_code"].to_numpy(int)
-    weights = resample_weights(predictions["merchant_id"].to_numpy(), n_resamples, seed)
-    every_row = np.ones((1, len(predictions)))
     pair = (model, tier_baseline)
-    tiers = [predictions[f"{m}_tier"].to_numpy(int) for m in pair]
-    drawn = [tier_metric_samples(y_true, t, weights) for t in tiers]
-    pooled = [tier_metric_samples(y_true, t, every_row) for t in tiers]
-    rows = [
-        edge_row(
-            metric,
-            tier_baseline,
-            (drawn[0][metric], drawn[1][metric]),
-            (float(pooled[0][metric][0]), float(pooled[1][metric][0])),
-            level,
-        )
-        for metric in ("qwk", "macro_f1")
+    confusions = [
+        merchant_confusions(codes, y_true, predictions[f"{m}_tier"].to_numpy(int), n_merchants)
+        for m in pair
     ]
     losses: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     if f"{tier_baseline}_score" in predictions:
@@ -114,10 +109,26 @@ def backtest_edges(
     for baseline in proba_baselines:
         baseline_rps = ranked_probability_per_row(y_true, _proba(predictions, baseline))
         losses.append(("rps", baseline, model_rps, baseline_rps))
-    for metric, baseline, model_loss, baseline_loss in losses:
-        samples = (row_mean_samples(model_loss, weights), row_mean_samples(baseline_loss, weights))
-        means = (float(model_loss.mean()), float(baseline_loss.mean()))
-        rows.append(edge_row(metric, baseline, samples, means, level))
+    loss_sums = np.column_stack(
+        [np.bincount(codes, loss, n_merchants) for _, _, *pair_loss in losses for loss in pair_loss]
+        + [np.bincount(codes, minlength=n_merchants).astype(float)]
+    )
+    sums = np.hstack([*confusions, loss_sums])  # merchants x statistics
+    drawn = np.vstack([draws @ sums for draws in merchant_draws(n_merchants, n_resamples, seed)])
+    pooled = sums.sum(axis=0, keepdims=True)
+    rows = []
+    tiers_drawn = [tier_metrics_of(drawn[:, k * CELLS : (k + 1) * CELLS]) for k in range(2)]
+    tiers_pooled = [tier_metrics_of(pooled[:, k * CELLS : (k + 1) * CELLS]) for k in range(2)]
+    for metric in ("qwk", "macro_f1"):
+        samples = (tiers_drawn[0][metric], tiers_drawn[1][metric])
+        whole = (float(tiers_pooled[0][metric][0]), float(tiers_pooled[1][metric][0]))
+        rows.append(edge_row(metric, tier_baseline, samples, whole, level))
+    means_drawn = drawn[:, 2 * CELLS : -1] / drawn[:, -1:]
+    means_pooled = pooled[0, 2 * CELLS : -1] / pooled[0, -1]
+    for k, (metric, baseline, _, _) in enumerate(losses):
+        samples = (means_drawn[:, 2 * k], means_drawn[:, 2 * k + 1])
+        whole = (float(means_pooled[2 * k]), float(means_pooled[2 * k + 1]))
+        rows.append(edge_row(metric, baseline, samples, whole, level))
     return pd.DataFrame(rows)
 
 

@@ -54,3 +54,9 @@ def test_eight_monthly_snapshots_with_a_90_day_horizon_train_on_shorter_folds(
     assert evaluated.startswith("1 fold(s) of ") and "asked for 1 of 90 days" in evaluated
     assert int(run_info.data.params["backtest.fold_days"]) < 90
     assert "pooled.lightgbm.qwk" in run_info.data.metrics
+    metrics = run_info.data.metrics
+    for name in ("qwk_edge_over_persistence", "rps_edge_over_migration_matrix"):
+        low, edge, high = (metrics[f"pooled.lightgbm.{name}{s}"] for s in ("_low", "", "_high"))
+        assert low <= edge <= high  # the pooled edge sits inside its bootstrap interval
+    qwk_edge = metrics["pooled.lightgbm.qwk"] - metrics["pooled.persistence.qwk"]
+    assert metrics["pooled.lightgbm.qwk_edge_over_persistence"] == pytest.approx(qwk_edge)

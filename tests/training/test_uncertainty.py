@@ -9,10 +9,10 @@ from training.decision import confusion
 from training.metrics import ranked_probability_score
 from training.uncertainty import (
     backtest_edges,
+    merchant_confusions,
+    merchant_draws,
     ranked_probability_per_row,
-    resample_weights,
-    tier_metric_samples,
-    weighted_confusions,
+    tier_metrics_of,
 )
 
 
@@ -41,22 +41,24 @@ def _predictions(n_merchants: int = 60, per_merchant: int = 3, seed: int = 0) ->
     return frame
 
 
-def test_resampling_draws_whole_merchants() -> None:
-    groups = np.array(["a", "a", "b", "c", "c", "c"])
-    weights = resample_weights(groups, 200, seed=1)
-    assert weights.shape == (200, 6)
-    assert (weights[:, 0] == weights[:, 1]).all() and (weights[:, 3] == weights[:, 5]).all()
-    # three merchants drawn per resample, so the row weights of one merchant's first row sum to 3
-    assert (weights[:, [0, 2, 3]].sum(axis=1) == 3).all()
-    assert np.array_equal(weights, resample_weights(groups, 200, seed=1))
+def test_each_resample_draws_as_many_merchants_as_there_are(monkeypatch) -> None:
+    monkeypatch.setattr("training.uncertainty.RESAMPLE_CHUNK_CELLS", 7)  # chunks of 2 resamples
+    chunks = list(merchant_draws(3, 5, seed=1))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    draws = np.vstack(chunks)
+    assert (draws.sum(axis=1) == 3).all()
+    assert np.array_equal(draws, np.vstack(list(merchant_draws(3, 5, seed=1))))
 
 
-def test_unit_weights_give_the_plain_confusion_and_kappa() -> None:
+def test_merchant_confusions_add_up_to_the_plain_confusion_and_kappa() -> None:
     rng = np.random.default_rng(3)
     y, p = rng.integers(0, 4, 80), rng.integers(0, 4, 80)
-    matrices = weighted_confusions(y, p, np.ones((1, 80)))
-    assert np.array_equal(matrices[0], confusion(y, p))
-    qwk = tier_metric_samples(y, p, np.ones((1, 80)))["qwk"][0]
+    codes = rng.integers(0, 7, 80)
+    per_merchant = merchant_confusions(codes, y, p, 7)
+    assert np.array_equal(per_merchant[2], confusion(y[codes == 2], p[codes == 2]).ravel())
+    total = per_merchant.sum(axis=0, keepdims=True)
+    assert np.array_equal(total.reshape(4, 4), confusion(y, p))
+    qwk = tier_metrics_of(total)["qwk"][0]
     assert qwk == pytest.approx(cohen_kappa_score(y, p, weights="quadratic"))
 
 
