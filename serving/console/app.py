@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -28,7 +30,7 @@ from serving.console.data import (
     overview_page,
     what_if,
 )
-from serving.console.upload import upload_view
+from serving.console.upload import MAX_FILES, upload_view
 from serving.http import CONSOLE_COOKIE
 from serving.scoring import ServedModel
 
@@ -191,17 +193,31 @@ async def upload(request: Request) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     served, catalogue = _ready()
-    body = await request.body()
-    name = request.headers.get("x-filename", "upload")
     q = request.query_params
     try:
+        files = await uploaded_files(request)
         answer = await run_in_threadpool(
-            upload_view, served, body, name, catalogue, STATE.max_advice,
+            upload_view, served, files, catalogue, STATE.max_advice,
             q.get("layout", "contract"), q.get("market") or None, q.get("shop_id") or None,
         )  # fmt: skip
     except ConsoleError as exc:
         return _error(400, str(exc))
     return JSONResponse(answer)
+
+
+async def uploaded_files(request: Request) -> list[tuple[str, bytes]]:
+    """The files of an upload: every `file` part of a multipart/form-data body (a shop's exports
+    at once), else the raw body named by the `x-filename` header (one file)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return [(request.headers.get("x-filename", "upload"), await request.body())]
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=10)
+    except HTTPException as exc:  # too many parts, or a body that is not multipart
+        raise ConsoleError(f"upload: {exc.detail}") from exc
+    parts = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
+    if not parts:
+        raise ConsoleError("upload: the multipart body has no 'file' part")
+    return [(part.filename or "", await part.read()) for part in parts]
 
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -1,7 +1,11 @@
-"""An order file dropped on the console: read it (the canonical CSV or parquet), validate it
-against the contract, build each merchant's features at its newest snapshot and the weekly ones
-before it (the training code), and give the merchant pages; rows the contract rejects are
-returned with their reasons, never dropped silently."""
+"""Order files dropped on the console: read them (the canonical CSV or parquet, or one platform's
+exports), validate against the contract, build each merchant's features at its newest snapshot and
+the weekly ones before it (the training code), and give the merchant pages; rows the contract
+rejects are returned with their reasons, never dropped silently.
+
+A shop's history often spans several files (TikTok Shop exports hold 90 days each), so an upload
+may hold many; an order in more than one file is kept once, in its most advanced copy, by the same
+rule `les ingest` applies to overlapping exports."""
 
 from __future__ import annotations
 
@@ -14,9 +18,17 @@ from typing import Any
 import pandas as pd
 
 from features.catalogue import Catalogue
+from features.contract import ORDER_COLUMNS
 from features.dataset import build_features_at
 from features.errors import LesError
-from features.ingest_core import NO_ORDER_ID, REASON_COLUMN
+from features.ingest_core import (
+    FILE_COLUMN,
+    NO_ORDER_ID,
+    REASON_COLUMN,
+    STATUS_RANK,
+    most_advanced,
+    tag_files,
+)
 from features.validation import validate_orders
 from serving.console.data import ConsoleError, _records, merchant_view
 from serving.scoring import ServedModel
@@ -26,6 +38,10 @@ PARQUET_MAGIC = b"PAR1"
 HISTORY_SNAPSHOTS = 8  # the newest snapshot and the weekly ones before it
 MAX_REJECTED_SHOWN = 100
 MAX_MERCHANTS = 20
+MAX_FILES = 24  # two years of 30-day exports
+CONTRACT_KEY = ("merchant_id", "order_id")  # one row per order and merchant
+STAGE_TIMES = tuple(c.name for c in ORDER_COLUMNS if c.kind == "timestamp")
+UploadedFile = tuple[str, bytes]  # (file name, body)
 
 
 def read_upload(body: bytes, filename: str) -> pd.DataFrame:
@@ -50,57 +66,113 @@ class Checked:
     valid: pd.DataFrame
     rejected: pd.DataFrame
     reason_counts: dict[str, int]
+    superseded: int = 0  # copies of an order dropped for a more advanced one in another file
 
 
-def checked_contract(body: bytes, filename: str) -> Checked:
-    raw = read_upload(body, filename)
+def file_names(files: list[UploadedFile]) -> list[str]:
+    """Each file's base name; a file without a name is `upload`, `upload-2`, ... A name given
+    twice is refused: its rows could not be told apart."""
+    if not files:
+        raise ConsoleError("upload: no file was sent")
+    if len(files) > MAX_FILES:
+        raise ConsoleError(f"upload: {len(files)} files, at most {MAX_FILES} at once")
+    names = [Path(n).name if n else f"upload-{i + 1}" for i, (n, _) in enumerate(files)]
+    if len(names) == 1 and not files[0][0]:
+        names = ["upload"]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConsoleError(f"upload: the file name(s) {repeated} were sent more than once")
+    return names
+
+
+def checked_contract(files: list[UploadedFile]) -> Checked:
+    """Contract files, one order kept per (merchant, order) across files; with several files the
+    rows carry `source_file`, so a rejected row names the file it came from."""
+    names = file_names(files)
+    frames = [(name, read_upload(body, name)) for name, (_, body) in zip(names, files, strict=True)]
+    rows = sum(len(frame) for _, frame in frames)
+    superseded = 0
+    if len(frames) == 1:
+        combined = frames[0][1]
+    else:
+        combined, superseded = _most_advanced_copies(tag_files(frames))
     try:
-        checked = validate_orders(raw)
+        checked = validate_orders(combined)
     except ValueError as exc:  # a required column is missing: the message names it
-        raise ConsoleError(f"{filename or 'upload'}: {exc}") from exc
-    return Checked(len(raw), checked.valid, checked.rejected, checked.reason_counts)
+        raise ConsoleError(f"{', '.join(names)}: {exc}") from exc
+    return Checked(rows, checked.valid, checked.rejected, checked.reason_counts, superseded)
+
+
+def _most_advanced_copies(tagged: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per (merchant, order) that names both: the furthest status, then the most stage
+    times, then the later file (`les ingest`'s rule). Rows missing either id pass through for
+    the validator to reject with its reason."""
+    missing = [c for c in CONTRACT_KEY if c not in tagged]
+    if missing:  # the validator names the missing column
+        return tagged, 0
+    keyed = tagged[list(CONTRACT_KEY)].notna().all(axis=1).to_numpy()
+    rows = tagged[keyed].reset_index(drop=True)
+    key = rows["merchant_id"].astype(str) + "\x1f" + rows["order_id"].astype(str)
+    status = (
+        rows["status"].astype("string") if "status" in rows else pd.Series("", index=rows.index)
+    )
+    rank = status.map(STATUS_RANK).fillna(0)
+    filled = rows[[c for c in STAGE_TIMES if c in rows]].notna().sum(axis=1)
+    kept, superseded = most_advanced(rows.assign(_key=key), "_key", rank, filled)
+    combined = pd.concat([rows.iloc[kept], tagged[~keyed]], ignore_index=True)
+    return combined, superseded
 
 
 def checked_export(
-    body: bytes, filename: str, layout: str, market: str | None, shop_id: str | None
+    files: list[UploadedFile], layout: str, market: str | None, shop_id: str | None
 ) -> Checked:
-    """A platform export, converted by its `les ingest` reader; orders it sets aside are the
-    rejected rows (their `aside_reason` as `reject_reason`)."""
+    """A platform's exports, converted by its `les ingest` reader (overlapping exports included);
+    orders it sets aside are the rejected rows (their `aside_reason` as `reject_reason`)."""
     from features.export_layouts import read_export_layout
 
-    if not body:
-        raise ConsoleError(f"{filename or 'upload'}: the file is empty")
-    name = Path(filename or "upload").name
+    names = file_names(files)
+    for name, (_, body) in zip(names, files, strict=True):
+        if not body:
+            raise ConsoleError(f"{name}: the file is empty")
     with tempfile.TemporaryDirectory(prefix="les-upload-") as tmp:
-        path = Path(tmp) / (name if Path(name).suffix else f"{name}.csv")
-        path.write_bytes(body)
+        paths = [Path(tmp) / (n if Path(n).suffix else f"{n}.csv") for n in names]
+        for path, (_, body) in zip(paths, files, strict=True):
+            path.write_bytes(body)
         try:
-            result = read_export_layout(layout, [path], market, shop_id)
+            result = read_export_layout(layout, paths, market, shop_id)
         except LesError as exc:
-            raise ConsoleError(str(exc).replace(str(path), name)) from exc
+            message = str(exc)
+            for path, name in zip(paths, names, strict=True):
+                message = message.replace(str(path), name)
+            raise ConsoleError(message.replace(tmp + "/", "")) from exc
     aside = result.aside.rename(columns={REASON_COLUMN: "reject_reason"})
+    if FILE_COLUMN in aside:
+        aside[FILE_COLUMN] = aside[FILE_COLUMN].astype(str).map(lambda p: Path(p).name)
     rows = result.orders_in + int((result.aside[REASON_COLUMN] == NO_ORDER_ID).sum())
-    return Checked(rows, result.orders, aside, result.reason_counts)
+    return Checked(rows, result.orders, aside, result.reason_counts, result.superseded)
 
 
 def upload_view(
     served: ServedModel,
-    body: bytes,
-    filename: str,
+    files: list[UploadedFile],
     catalogue: Catalogue,
     max_advice: int,
     layout: str = "contract",
     market: str | None = None,
     shop_id: str | None = None,
 ) -> dict[str, Any]:
-    """`layout` "contract" (the les order table) or one of the platform export layouts."""
+    """`layout` "contract" (the les order table) or one of the platform export layouts; `files`
+    are one shop's (or several merchants') files of that layout."""
     if layout == "contract":
-        checked = checked_contract(body, filename)
+        checked = checked_contract(files)
     else:
-        checked = checked_export(body, filename, layout, market, shop_id)
+        checked = checked_export(files, layout, market, shop_id)
     rejected = checked.rejected.head(MAX_REJECTED_SHOWN)
+    names = file_names(files)
     result: dict[str, Any] = {
-        "filename": filename,
+        "filename": ", ".join(names),
+        "files": names,
+        "superseded_copies": int(checked.superseded),
         "layout": layout,
         "rows": int(checked.rows),
         "valid_rows": int(len(checked.valid)),

@@ -17,7 +17,13 @@ from serving.console.data import (
     overview_page,
     what_if,
 )
-from serving.console.upload import read_upload
+from serving.console.upload import (
+    MAX_FILES,
+    checked_contract,
+    checked_export,
+    file_names,
+    read_upload,
+)
 from tests.training.conftest import make_dataset
 
 CATALOGUE = load_catalogue()
@@ -148,3 +154,73 @@ def test_the_overview_from_a_score_output_or_the_ledger_equals_the_consoles_own(
             np.testing.assert_allclose(table[column], own[column], rtol=1e-9)
         assert (table["predicted_tier"] == own["predicted_tier"]).all()
         assert (table["worst_stage"] == own["worst_stage"]).all()
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.astype({"channel": str}).to_csv(index=False).encode()
+
+
+def test_overlapping_contract_files_keep_each_order_once_in_its_most_advanced_copy(
+    parity_orders,
+) -> None:
+    orders = parity_orders.head(400).astype({"channel": str, "status": str})
+    early = orders.head(300).copy()  # the first export, taken while 20 orders were in transit
+    delivered = early.index[early["status"] == "delivered"]
+    open_rows = [*delivered[delivered < 250][:10], *delivered[delivered >= 250][:10]]
+    early.loc[open_rows, ["delivered_at", "status"]] = [pd.NaT, "in_transit"]
+    late = orders.iloc[250:].copy()  # the second export: 50 orders overlap, all final
+    late.loc[late.index[-1], "channel"] = "telepathy"
+    checked = checked_contract([("jan.csv", _csv(early)), ("feb.csv", _csv(late))])
+    assert checked.rows == 450 and checked.superseded == 50
+    assert len(checked.valid) == 399 and len(checked.rejected) == 1
+    assert checked.rejected["source_file"].tolist() == ["feb.csv"]
+    assert checked.rejected["reject_reason"].tolist() == ["unknown_enum:channel"]
+    kept = checked.valid.set_index("order_id").loc[orders.loc[open_rows, "order_id"]]
+    overlap = orders.loc[open_rows, "order_id"].isin(late["order_id"]).to_numpy()
+    assert overlap.sum() == 10
+    assert (kept["status"].astype(str).to_numpy()[overlap] == "delivered").all()  # feb's copy
+    assert (kept["status"].astype(str).to_numpy()[~overlap] == "in_transit").all()  # only jan
+    one = checked_contract([("all.csv", _csv(orders))])
+    assert one.superseded == 0 and len(one.valid) == 400
+
+
+def test_a_row_without_an_order_id_is_rejected_not_collapsed(parity_orders) -> None:
+    orders = parity_orders.head(50).copy()
+    orders.loc[[3, 7], "order_id"] = None
+    checked = checked_contract([("a.csv", _csv(orders)), ("b.csv", _csv(orders.head(10)))])
+    assert checked.superseded == 8  # rows 0-9 of b.csv but rows 3 and 7, which name no order
+    assert len(checked.rejected) == 4  # rows 3 and 7 from both files
+    assert set(checked.rejected["source_file"]) == {"a.csv", "b.csv"}
+
+
+def test_upload_file_names_are_checked() -> None:
+    assert file_names([("", b"x")]) == ["upload"]
+    assert file_names([("C:/exports/a.csv", b"x"), ("", b"y")]) == ["a.csv", "upload-2"]
+    with pytest.raises(ConsoleError, match="no file"):
+        file_names([])
+    with pytest.raises(ConsoleError, match=r"\['a.csv'\] were sent more than once"):
+        file_names([("a.csv", b"x"), ("x/a.csv", b"y")])
+    with pytest.raises(ConsoleError, match=f"at most {MAX_FILES}"):
+        file_names([(f"{i}.csv", b"x") for i in range(MAX_FILES + 1)])
+
+
+def test_two_tiktok_exports_of_one_shop_upload_as_les_ingest_reads_them(
+    parity_orders, tmp_path
+) -> None:
+    from features.export_layouts import read_export_layout
+    from tests.features.export_fixtures import tiktok_lines
+    from tests.features.tiktok_fixtures import write_csv
+
+    merchant = parity_orders["merchant_id"].value_counts().index[0]
+    orders = parity_orders[parity_orders["merchant_id"] == merchant].reset_index(drop=True)
+    half, overlap = len(orders) // 2, 30
+    first = write_csv(tmp_path / "All order-1.csv", tiktok_lines(orders.head(half + overlap)))
+    second = write_csv(tmp_path / "All order-2.csv", tiktok_lines(orders.iloc[half:]))
+    files = [(p.name, p.read_bytes()) for p in (first, second)]
+    checked = checked_export(files, "tiktok-shop", "US", "my-shop")
+    ingested = read_export_layout("tiktok-shop", [first, second], "US", "my-shop")
+    assert checked.superseded == ingested.superseded == overlap
+    assert len(checked.valid) == len(ingested.orders)
+    assert len(checked.valid) + len(checked.rejected) == len(orders)
+    with pytest.raises(ConsoleError, match="All order-2.csv: the file is empty"):
+        checked_export([files[0], ("All order-2.csv", b"")], "tiktok-shop", "US", "my-shop")

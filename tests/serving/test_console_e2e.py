@@ -176,6 +176,18 @@ def test_the_console_in_a_real_browser(
     page.set_input_files("#file", str(upload))
     page.wait_for_selector("#rejected")
     assert "unknown_enum:channel" in page.inner_text("#rejected")
+    lines = orders_csv(parity_orders, bad_channel_row=3).decode().splitlines(keepends=True)
+    cut = len(lines) // 2  # one table in two files that share 10 orders
+    parts = [tmp_path / "orders-1.csv", tmp_path / "orders-2.csv"]
+    parts[0].write_text("".join(lines[: cut + 10]))
+    parts[1].write_text("".join([lines[0], *lines[cut:]]))
+    page.set_input_files("#file", [str(p) for p in parts])
+    page.wait_for_selector("#upload-summary:has-text('from 2 files')")
+    summary = page.inner_text("#upload-summary")
+    assert f"{len(parity_orders)} rows" not in summary and "10 copies" in summary, summary
+    assert "orders-1.csv" in page.inner_text("#rejected")  # the bad row names its file
+    page.wait_for_selector("#waterfall .main-svg")
+    page.screenshot(path=str(ARTIFACTS / "upload-two-files.png"), full_page=True)
     page.wait_for_selector("#waterfall .main-svg")
     page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
 
@@ -222,3 +234,15 @@ def test_a_tiktok_shop_export_uploads_like_les_ingest_reads_it(
             content=export.read_bytes(), headers={"x-filename": export.name},
         )  # fmt: skip
         assert wrong.status_code == 400 and "TikTok Shop" in wrong.json()["error"]
+        half = len(orders) // 2  # two exports of the shop, overlapping by 20 orders
+        first = write_csv(tmp_path / "All order-1.csv", tiktok_lines(orders.head(half + 20)))
+        second = write_csv(tmp_path / "All order-2.csv", tiktok_lines(orders.iloc[half:]))
+        parts = [("file", (p.name, p.read_bytes(), "text/csv")) for p in (first, second)]
+        both = client.post("/ui/api/upload", params=params, files=parts)
+        assert both.status_code == 200, both.text
+        body = both.json()
+        assert body["files"] == [first.name, second.name] and body["superseded_copies"] == 20
+        assert body["valid_rows"] + body["rejected_rows"] == len(orders)
+        assert [m["merchant_id"] for m in body["merchants"]] == ["my-shop"]
+        no_file = client.post("/ui/api/upload", params=params, files={"other": ("a.csv", b"x")})
+        assert no_file.status_code == 400 and "'file' part" in no_file.json()["error"]

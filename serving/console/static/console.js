@@ -191,21 +191,26 @@ const LAYOUTS = { contract: "les order contract (CSV, parquet)", "tiktok-shop": 
   shopee: "Shopee export", shopify: "Shopify export", douyin: "Douyin shop report" };
 
 function uploadPage() {
-  const file = el("input", { type: "file", id: "file", accept: ".csv,.parquet,.xlsx" });
+  const file = el("input", { type: "file", id: "file", accept: ".csv,.parquet,.xlsx", multiple: "" });
   const layout = el("select", { id: "layout" }, Object.entries(LAYOUTS).map(([k, v]) => el("option", { value: k }, v)));
   const market = el("input", { id: "market", size: "4", placeholder: "US" });
   const shop = el("input", { id: "shop", placeholder: "my-shop" });
   const results = el("div", { id: "upload-results" });
+  // One request for all files: a shop's history often spans several exports (90 days each).
   const send = async (picked) => {
-    status(`Reading ${picked.name}...`);
-    const body = await picked.arrayBuffer();
+    const names = picked.map((f) => f.name).join(", ");
+    status(`Reading ${names}...`);
+    const body = new FormData();
+    for (const f of picked) body.append("file", f, f.name);
     let answer;
     try {
       const query = new URLSearchParams({ layout: layout.value, market: market.value, shop_id: shop.value });
-      answer = await api(`upload?${query}`, { method: "POST", body, headers: { "x-filename": picked.name, "content-type": "application/octet-stream" } });
+      answer = await api(`upload?${query}`, { method: "POST", body });
     } catch (err) { status(err.message); results.replaceChildren(el("p", { role: "alert", class: "neg" }, err.message)); return; }
+    const files = answer.files.length > 1 ? ` from ${answer.files.length} files` : "";
+    const copies = answer.superseded_copies ? `; ${answer.superseded_copies} copies of orders found in more than one file kept once` : "";
     const parts = [el("p", { id: "upload-summary" },
-      `${answer.rows} rows: ${answer.valid_rows} valid, ${answer.rejected_rows} rejected`)];
+      `${answer.rows} rows${files}: ${answer.valid_rows} valid, ${answer.rejected_rows} rejected${copies}`)];
     if (answer.rejected_rows) {
       const columns = Object.keys(answer.rejected[0]).filter((c) => ["reject_reason", "order_id", "merchant_id", "Order ID", "source_file"].includes(c));
       parts.push(el("div", { class: "scroll" }, el("table", { id: "rejected" }, el("caption", {}, "Rows the order contract rejects, with their reasons"),
@@ -219,14 +224,14 @@ function uploadPage() {
       drawHistory(page);
       drawExplanation(page.explanation);
     }
-    status(`${picked.name}: ${answer.valid_rows} orders read, ${answer.rejected_rows} rejected`);
+    status(`${names}: ${answer.valid_rows} orders read, ${answer.rejected_rows} rejected`);
   };
-  file.addEventListener("change", () => file.files.length && send(file.files[0]));
-  const drop = el("div", { class: "drop", id: "drop" }, el("p", {}, "Drop an order file here (the les order contract, CSV or parquet), or "),
-    el("label", { for: "file" }, "choose a file ", file));
+  file.addEventListener("change", () => file.files.length && send([...file.files]));
+  const drop = el("div", { class: "drop", id: "drop" }, el("p", {}, "Drop order files here (the les order contract, CSV or parquet, or one platform's exports: all of a shop's files at once), or "),
+    el("label", { for: "file" }, "choose files ", file));
   drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); if (ev.dataTransfer.files.length) send(ev.dataTransfer.files[0]); });
+  drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); if (ev.dataTransfer.files.length) send([...ev.dataTransfer.files]); });
   const options = el("div", { class: "controls" }, el("label", { for: "layout" }, "Layout", layout),
     el("label", { for: "market" }, "Market (exports)", market), el("label", { for: "shop" }, "Shop id (exports)", shop));
   view().replaceChildren(el("h2", {}, "Upload orders"), options, drop, results);
