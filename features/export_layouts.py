@@ -7,6 +7,7 @@ from pathlib import Path
 
 from features.errors import LesError
 from features.ingest_core import IngestResult
+from features.policy import Policy
 
 LAYOUTS = ("tiktok-shop", "shopee", "shopify", "douyin")
 
@@ -16,10 +17,15 @@ class ExportLayoutError(LesError, ValueError):
 
 
 def read_export_layout(
-    layout: str, paths: list[Path], market: str | None, shop_id: str | None
+    layout: str,
+    paths: list[Path],
+    market: str | None,
+    shop_id: str | None,
+    policy: Policy | None = None,
 ) -> IngestResult:
-    """The files of one shop in `layout`, converted as `les ingest <layout>` converts them
-    (TikTok Shop with its market's packaged deadline policy; the others without one)."""
+    """The files of one shop in `layout`, converted as `les ingest <layout>` converts them: with
+    `policy` (the shop's own deadline terms, `--policy FILE`) when given, else TikTok Shop with its
+    market's packaged deadline policy and the others without one."""
     if layout not in LAYOUTS:
         raise ExportLayoutError(f"layout: {layout!r} is not one of {LAYOUTS}")
     if layout in ("tiktok-shop", "shopee") and not market:
@@ -32,7 +38,8 @@ def read_export_layout(
         from features.tiktok_shop_layout import market as market_of
 
         clock = market_of(market or "", None)
-        return read_tiktok_shop(paths, clock, shop_id or "", load_policy(clock.code))
+        rules = policy if policy is not None else load_policy(clock.code)
+        return read_tiktok_shop(paths, clock, shop_id or "", rules)
     from features.export_mapping import packaged_mapping
     from features.mapped_export import read_mapped
 
@@ -40,7 +47,7 @@ def read_export_layout(
         mapping = first_matching(paths, [packaged_mapping("shopee"), packaged_mapping("shopee_id")])
     else:
         mapping = packaged_mapping(layout)
-    return read_mapped(paths, mapping, shop_id, market)
+    return read_mapped(paths, mapping, shop_id, market, policy)
 
 
 def first_matching(files: list[Path], layouts: list) -> object:

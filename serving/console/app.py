@@ -195,29 +195,38 @@ async def upload(request: Request) -> Response:
     served, catalogue = _ready()
     q = request.query_params
     try:
-        files = await uploaded_files(request)
+        files, policy = await uploaded_files(request)
         answer = await run_in_threadpool(
             upload_view, served, files, catalogue, STATE.max_advice,
-            q.get("layout", "contract"), q.get("market") or None, q.get("shop_id") or None,
+            q.get("layout", "contract"), q.get("market") or None, q.get("shop_id") or None, policy,
         )  # fmt: skip
     except ConsoleError as exc:
         return _error(400, str(exc))
     return JSONResponse(answer)
 
 
-async def uploaded_files(request: Request) -> list[tuple[str, bytes]]:
-    """The files of an upload: every `file` part of a multipart/form-data body (a shop's exports
-    at once), else the raw body named by the `x-filename` header (one file)."""
+async def uploaded_files(
+    request: Request,
+) -> tuple[list[tuple[str, bytes]], tuple[str, bytes] | None]:
+    """The files of an upload and the shop's policy file: every `file` part of a
+    multipart/form-data body (a shop's exports at once) and its `policy` part, else the raw body
+    named by the `x-filename` header (one file, no policy)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return [(request.headers.get("x-filename", "upload"), await request.body())]
+        return [(request.headers.get("x-filename", "upload"), await request.body())], None
     try:
-        form = await request.form(max_files=MAX_FILES, max_fields=10)
+        form = await request.form(max_files=MAX_FILES + 1, max_fields=10)
     except HTTPException as exc:  # too many parts, or a body that is not multipart
         raise ConsoleError(f"upload: {exc.detail}") from exc
     parts = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
     if not parts:
         raise ConsoleError("upload: the multipart body has no 'file' part")
-    return [(part.filename or "", await part.read()) for part in parts]
+    policy = form.get("policy")
+    policy_file = None
+    if isinstance(policy, UploadFile):
+        policy_file = (policy.filename or "policy.yaml", await policy.read())
+    elif policy:
+        raise ConsoleError("upload: the 'policy' part must be a file (a policy YAML)")
+    return [(part.filename or "", await part.read()) for part in parts], policy_file
 
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import io
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from features.catalogue import Catalogue
 from features.contract import ORDER_COLUMNS
@@ -29,6 +30,7 @@ from features.ingest_core import (
     most_advanced,
     tag_files,
 )
+from features.policy import Policy, parse_policy
 from features.validation import validate_orders
 from serving.console.data import ConsoleError, _records, merchant_view
 from serving.scoring import ServedModel
@@ -67,6 +69,7 @@ class Checked:
     rejected: pd.DataFrame
     reason_counts: dict[str, int]
     superseded: int = 0  # copies of an order dropped for a more advanced one in another file
+    deadline_versions: dict[str, int] = field(default_factory=dict)  # orders per policy version
 
 
 def file_names(files: list[UploadedFile]) -> list[str]:
@@ -123,13 +126,35 @@ def _most_advanced_copies(tagged: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return combined, superseded
 
 
+def uploaded_policy(policy: UploadedFile | None) -> Policy | None:
+    """The shop's own deadline terms, a policy YAML as `les ingest --policy FILE` reads it; every
+    problem names the file and the field."""
+    if policy is None:
+        return None
+    name = Path(policy[0] or "policy.yaml").name
+    try:
+        raw = yaml.safe_load(policy[1].decode("utf-8-sig"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConsoleError(f"{name}: not a readable YAML policy ({exc})") from exc
+    try:
+        return parse_policy(raw, name)
+    except LesError as exc:
+        raise ConsoleError(str(exc)) from exc
+
+
 def checked_export(
-    files: list[UploadedFile], layout: str, market: str | None, shop_id: str | None
+    files: list[UploadedFile],
+    layout: str,
+    market: str | None,
+    shop_id: str | None,
+    policy: UploadedFile | None = None,
 ) -> Checked:
-    """A platform's exports, converted by its `les ingest` reader (overlapping exports included);
-    orders it sets aside are the rejected rows (their `aside_reason` as `reject_reason`)."""
+    """A platform's exports, converted by its `les ingest` reader (overlapping exports included)
+    with the shop's own `policy` file when given; orders it sets aside are the rejected rows
+    (their `aside_reason` as `reject_reason`)."""
     from features.export_layouts import read_export_layout
 
+    rules = uploaded_policy(policy)
     names = file_names(files)
     for name, (_, body) in zip(names, files, strict=True):
         if not body:
@@ -139,7 +164,7 @@ def checked_export(
         for path, (_, body) in zip(paths, files, strict=True):
             path.write_bytes(body)
         try:
-            result = read_export_layout(layout, paths, market, shop_id)
+            result = read_export_layout(layout, paths, market, shop_id, rules)
         except LesError as exc:
             message = str(exc)
             for path, name in zip(paths, names, strict=True):
@@ -149,7 +174,14 @@ def checked_export(
     if FILE_COLUMN in aside:
         aside[FILE_COLUMN] = aside[FILE_COLUMN].astype(str).map(lambda p: Path(p).name)
     rows = result.orders_in + int((result.aside[REASON_COLUMN] == NO_ORDER_ID).sum())
-    return Checked(rows, result.orders, aside, result.reason_counts, result.superseded)
+    return Checked(
+        rows,
+        result.orders,
+        aside,
+        result.reason_counts,
+        result.superseded,
+        dict(result.deadline_versions),
+    )
 
 
 def upload_view(
@@ -160,19 +192,28 @@ def upload_view(
     layout: str = "contract",
     market: str | None = None,
     shop_id: str | None = None,
+    policy: UploadedFile | None = None,
 ) -> dict[str, Any]:
     """`layout` "contract" (the les order table) or one of the platform export layouts; `files`
-    are one shop's (or several merchants') files of that layout."""
+    are one shop's (or several merchants') files of that layout; `policy` the shop's own deadline
+    terms for exports."""
     if layout == "contract":
+        if policy is not None:
+            raise ConsoleError(
+                "policy: deadline terms apply to platform exports; the les order contract "
+                "carries ship_by and deliver_by itself"
+            )
         checked = checked_contract(files)
     else:
-        checked = checked_export(files, layout, market, shop_id)
+        checked = checked_export(files, layout, market, shop_id, policy)
     rejected = checked.rejected.head(MAX_REJECTED_SHOWN)
     names = file_names(files)
     result: dict[str, Any] = {
         "filename": ", ".join(names),
         "files": names,
         "superseded_copies": int(checked.superseded),
+        "policy": Path(policy[0] or "policy.yaml").name if policy is not None else None,
+        "deadline_versions": {str(k): int(v) for k, v in checked.deadline_versions.items()},
         "layout": layout,
         "rows": int(checked.rows),
         "valid_rows": int(len(checked.valid)),

@@ -224,3 +224,41 @@ def test_two_tiktok_exports_of_one_shop_upload_as_les_ingest_reads_them(
     assert len(checked.valid) + len(checked.rejected) == len(orders)
     with pytest.raises(ConsoleError, match="All order-2.csv: the file is empty"):
         checked_export([files[0], ("All order-2.csv", b"")], "tiktok-shop", "US", "my-shop")
+
+
+OWN_TERMS = """market: US
+timezone: America/Los_Angeles
+weekend: [Sat, Sun]
+holidays: {country: US}
+cutoff: "23:59:59"
+sla_starts: created_at
+versions:
+  - {effective: 2025-01-01, dispatch_days: 1, delivery_days: 3, dispatch_event: shipped_at,
+     source: "our marketplace contract"}
+"""
+
+
+def test_an_export_upload_reads_the_shops_own_deadline_policy_as_les_ingest_does(
+    parity_orders, tmp_path
+) -> None:
+    from features.export_layouts import read_export_layout
+    from features.policy import load_policy
+    from tests.features.export_fixtures import tiktok_lines
+    from tests.features.tiktok_fixtures import write_csv
+
+    merchant = parity_orders["merchant_id"].value_counts().index[0]
+    orders = parity_orders[parity_orders["merchant_id"] == merchant].head(200)
+    export = write_csv(tmp_path / "All order-1.csv", tiktok_lines(orders.reset_index(drop=True)))
+    terms = tmp_path / "terms.yaml"
+    terms.write_text(OWN_TERMS)
+    files = [(export.name, export.read_bytes())]
+    own = checked_export(files, "tiktok-shop", "US", "my-shop", ("terms.yaml", OWN_TERMS.encode()))
+    cli = read_export_layout("tiktok-shop", [export], "US", "my-shop", load_policy("US", terms))
+    packaged = checked_export(files, "tiktok-shop", "US", "my-shop")
+    pd.testing.assert_series_equal(own.valid["ship_by"], cli.orders["ship_by"])
+    assert (own.valid["ship_by"] < packaged.valid["ship_by"]).mean() > 0.5  # 1 day, not 2
+    assert own.deadline_versions == dict(cli.deadline_versions)
+    with pytest.raises(ConsoleError, match="terms.yaml: missing field 'versions'"):
+        checked_export(files, "tiktok-shop", "US", "my-shop", ("terms.yaml", b"market: US\n"))
+    with pytest.raises(ConsoleError, match="bad.yaml: not a readable YAML policy"):
+        checked_export(files, "tiktok-shop", "US", "my-shop", ("bad.yaml", b"a: [1,"))

@@ -176,6 +176,8 @@ def test_the_console_in_a_real_browser(
     page.set_input_files("#file", str(upload))
     page.wait_for_selector("#rejected")
     assert "unknown_enum:channel" in page.inner_text("#rejected")
+    page.wait_for_selector("#waterfall .main-svg")
+    page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
     lines = orders_csv(parity_orders, bad_channel_row=3).decode().splitlines(keepends=True)
     cut = len(lines) // 2  # one table in two files that share 10 orders
     parts = [tmp_path / "orders-1.csv", tmp_path / "orders-2.csv"]
@@ -188,8 +190,11 @@ def test_the_console_in_a_real_browser(
     assert "orders-1.csv" in page.inner_text("#rejected")  # the bad row names its file
     page.wait_for_selector("#waterfall .main-svg")
     page.screenshot(path=str(ARTIFACTS / "upload-two-files.png"), full_page=True)
-    page.wait_for_selector("#waterfall .main-svg")
-    page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
+    terms = tmp_path / "terms.yaml"
+    terms.write_text("market: US\n")
+    page.set_input_files("#policy", str(terms))  # deadline terms do not apply to the contract
+    page.set_input_files("#file", str(upload))
+    page.wait_for_selector("#upload-results [role=alert]:has-text('policy')")
 
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(f"{console_server.url}/ui/#/")
@@ -201,7 +206,8 @@ def test_the_console_in_a_real_browser(
 
     hosts = {urlparse(u).hostname for u in requests if not u.startswith("data:")}
     assert hosts == {"127.0.0.1"}, hosts  # nothing a page needs comes from anywhere else
-    assert not errors, errors
+    refused = "the server responded with a status of 400"  # the policy upload, refused on purpose
+    assert [e for e in errors if refused not in e] == [] and len(errors) == 1, errors
 
 
 def test_a_tiktok_shop_export_uploads_like_les_ingest_reads_it(
@@ -244,5 +250,13 @@ def test_a_tiktok_shop_export_uploads_like_les_ingest_reads_it(
         assert body["files"] == [first.name, second.name] and body["superseded_copies"] == 20
         assert body["valid_rows"] + body["rejected_rows"] == len(orders)
         assert [m["merchant_id"] for m in body["merchants"]] == ["my-shop"]
+        from tests.serving.test_console_data import OWN_TERMS
+
+        terms = ("policy", ("terms.yaml", OWN_TERMS.encode(), "application/yaml"))
+        own = client.post("/ui/api/upload", params=params, files=[*parts, terms])
+        assert own.status_code == 200, own.text
+        assert own.json()["policy"] == "terms.yaml" and own.json()["deadline_versions"]
+        contract = client.post("/ui/api/upload", files=[parts[0], terms])
+        assert contract.status_code == 400 and "policy" in contract.json()["error"]
         no_file = client.post("/ui/api/upload", params=params, files={"other": ("a.csv", b"x")})
         assert no_file.status_code == 400 and "'file' part" in no_file.json()["error"]

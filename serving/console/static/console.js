@@ -195,6 +195,7 @@ function uploadPage() {
   const layout = el("select", { id: "layout" }, Object.entries(LAYOUTS).map(([k, v]) => el("option", { value: k }, v)));
   const market = el("input", { id: "market", size: "4", placeholder: "US" });
   const shop = el("input", { id: "shop", placeholder: "my-shop" });
+  const policy = el("input", { type: "file", id: "policy", accept: ".yaml,.yml" });
   const results = el("div", { id: "upload-results" });
   // One request for all files: a shop's history often spans several exports (90 days each).
   const send = async (picked) => {
@@ -202,6 +203,7 @@ function uploadPage() {
     status(`Reading ${names}...`);
     const body = new FormData();
     for (const f of picked) body.append("file", f, f.name);
+    if (policy.files.length) body.append("policy", policy.files[0], policy.files[0].name);
     let answer;
     try {
       const query = new URLSearchParams({ layout: layout.value, market: market.value, shop_id: shop.value });
@@ -209,8 +211,9 @@ function uploadPage() {
     } catch (err) { status(err.message); results.replaceChildren(el("p", { role: "alert", class: "neg" }, err.message)); return; }
     const files = answer.files.length > 1 ? ` from ${answer.files.length} files` : "";
     const copies = answer.superseded_copies ? `; ${answer.superseded_copies} copies of orders found in more than one file kept once` : "";
+    const terms = answer.policy ? `; deadlines from ${answer.policy}` : "";
     const parts = [el("p", { id: "upload-summary" },
-      `${answer.rows} rows${files}: ${answer.valid_rows} valid, ${answer.rejected_rows} rejected${copies}`)];
+      `${answer.rows} rows${files}: ${answer.valid_rows} valid, ${answer.rejected_rows} rejected${copies}${terms}`)];
     if (answer.rejected_rows) {
       const columns = Object.keys(answer.rejected[0]).filter((c) => ["reject_reason", "order_id", "merchant_id", "Order ID", "source_file"].includes(c));
       parts.push(el("div", { class: "scroll" }, el("table", { id: "rejected" }, el("caption", {}, "Rows the order contract rejects, with their reasons"),
@@ -233,7 +236,8 @@ function uploadPage() {
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); if (ev.dataTransfer.files.length) send([...ev.dataTransfer.files]); });
   const options = el("div", { class: "controls" }, el("label", { for: "layout" }, "Layout", layout),
-    el("label", { for: "market" }, "Market (exports)", market), el("label", { for: "shop" }, "Shop id (exports)", shop));
+    el("label", { for: "market" }, "Market (exports)", market), el("label", { for: "shop" }, "Shop id (exports)", shop),
+    el("label", { for: "policy" }, "Your deadline policy (exports, optional YAML)", policy));
   view().replaceChildren(el("h2", {}, "Upload orders"), options, drop, results);
   status("");
 }
