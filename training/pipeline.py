@@ -53,6 +53,8 @@ class TrainResult:
     backtest: BacktestResult
     feature_importance: pd.DataFrame
     n_rows: int
+    # the served model's edge over the baselines with its merchant-bootstrap interval
+    edges: pd.DataFrame | None = None
 
 
 def model_fingerprint(forecaster: Forecaster) -> str:
@@ -154,7 +156,9 @@ def register_trained(
         tempfile.TemporaryDirectory() as tmp,
     ):
         importance = feature_importance(forecaster, catalogue)
-        log_run(Path(tmp), trained.fingerprint, config, rules, catalogue, backtest, importance)
+        edges = log_run(
+            Path(tmp), trained.fingerprint, config, rules, catalogue, backtest, importance
+        )
         fingerprint = model_fingerprint(forecaster)
         info = log_model(
             Path(tmp),
@@ -208,4 +212,5 @@ def register_trained(
         backtest,
         importance,
         trained.n_rows,
+        edges,
     )

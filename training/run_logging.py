@@ -68,7 +68,8 @@ def log_run(
     catalogue: Catalogue,
     backtest: BacktestResult,
     importance: pd.DataFrame,
-) -> None:
+) -> pd.DataFrame:
+    """Everything about the run but the model; returns the edge table (`log_edges`)."""
     params = {k: v for k, v in config.to_dict().items() if k != "lgbm_params"}
     params |= {f"lgbm.{k}": v for k, v in config.lgbm_params.items()}
     mlflow.log_params({k: str(v) for k, v in params.items()})
@@ -100,7 +101,7 @@ def log_run(
         backtest.pooled_metrics.reset_index(names="model"), "backtest/pooled_metrics.json"
     )
     mlflow.log_table(importance, "feature_importance.json")
-    log_edges(backtest, config.seed)
+    edges = log_edges(backtest, config.seed)
     mlflow.log_dict([dataclasses.asdict(f) for f in backtest.folds], "backtest/folds.json")
     mlflow.set_tag("backtest.evaluated", backtest.plan.describe())
     mlflow.log_params(
@@ -117,9 +118,10 @@ def log_run(
     plots.plot_reliability(y_true, proba, tmp / "reliability.png")
     mlflow.log_artifact(str(tmp / "confusion_matrix.png"), "plots")
     mlflow.log_artifact(str(tmp / "reliability.png"), "plots")
+    return edges
 
 
-def log_edges(backtest: BacktestResult, seed: int) -> None:
+def log_edges(backtest: BacktestResult, seed: int) -> pd.DataFrame:
     """The served model's edge over persistence and the probabilistic baselines with its
     merchant-bootstrap interval (`training.uncertainty`): metrics such as
     `pooled.lightgbm.qwk_edge_over_persistence_low`, and the table `backtest/edges.json`."""
@@ -134,6 +136,7 @@ def log_edges(backtest: BacktestResult, seed: int) -> None:
                 metrics[metric_key(POOLED, MODEL, name + suffix)] = float(value)
     mlflow.log_metrics(metrics)
     mlflow.log_table(edges, "backtest/edges.json")
+    return edges
 
 
 def log_model(

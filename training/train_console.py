@@ -51,6 +51,8 @@ def train_and_report(
     except (SplitError, TrainingError) as exc:
         raise TrainingError(f"cannot train: {exc}") from exc
     console.print(metrics_table(result))
+    if getattr(result, "edges", None) is not None:
+        console.print(edges_table(result.edges))
     console.print(decision_panel(result))
     console.print(
         f"MLflow run {result.run_id}; browse with:\n  mlflow ui --backend-store-uri "
@@ -89,6 +91,28 @@ def metrics_table(result: Any) -> Table:
         table.add_column(metric, justify="right")
     for model in pooled.index:
         table.add_row(model, *[fmt(pooled.loc[model, metric]) for metric in metrics])
+    return table
+
+
+def edges_table(edges: Any) -> Table:
+    """The served model's edge over each baseline with its merchant-bootstrap interval, and
+    whether the interval clears zero: on a few hundred sellers a small edge is often noise."""
+    from training.uncertainty import DEFAULT_LEVEL
+
+    table = Table(
+        title=f"The model's edge (positive: better), {DEFAULT_LEVEL:.0%} merchant-bootstrap interval"
+    )
+    for column in ("metric", "over", "edge", "interval", "verdict"):
+        table.add_column(column, justify="right" if column in ("edge", "interval") else "left")
+    for row in edges.itertuples(index=False):
+        if row.low > 0:
+            verdict = "[green]better[/]"
+        elif row.high < 0:
+            verdict = "[red]worse[/]"
+        else:
+            verdict = "within noise"
+        interval = f"{row.low:+.3f} .. {row.high:+.3f}"
+        table.add_row(row.metric, row.baseline, f"{row.edge:+.3f}", interval, verdict)
     return table
 
 

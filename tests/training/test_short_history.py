@@ -48,6 +48,7 @@ def test_eight_monthly_snapshots_with_a_90_day_horizon_train_on_shorter_folds(
     config.write_text("horizon_days: 90\nn_folds: 1\nmax_boost_rounds: 60\n")
     out = run("train", "--dataset", str(dataset), "--config", str(config))
     assert "asked for 1 of 90 days; the history is too short for that" in out
+    assert "90% merchant-bootstrap interval" in out
     client = activate(resolve_tracking(tmp_path / "mlruns"))
     (run_info,) = client.search_runs([client.get_experiment_by_name("les").experiment_id])
     evaluated = run_info.data.tags["backtest.evaluated"]
@@ -60,3 +61,7 @@ def test_eight_monthly_snapshots_with_a_90_day_horizon_train_on_shorter_folds(
         assert low <= edge <= high  # the pooled edge sits inside its bootstrap interval
     qwk_edge = metrics["pooled.lightgbm.qwk"] - metrics["pooled.persistence.qwk"]
     assert metrics["pooled.lightgbm.qwk_edge_over_persistence"] == pytest.approx(qwk_edge)
+    low, high = (metrics[f"pooled.lightgbm.qwk_edge_over_persistence_{s}"] for s in ("low", "high"))
+    verdict = "better" if low > 0 else "worse" if high < 0 else "within noise"
+    printed = f"qwk │ persistence │ {qwk_edge:+.3f} │ {low:+.3f} .. {high:+.3f} │ {verdict}"
+    assert printed in out  # les train prints the interval the run logs
