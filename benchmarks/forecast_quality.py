@@ -86,10 +86,6 @@ def real_datasets(
     return [build_dataset(orders, recipe, olist_rules) for recipe in recipes]
 
 
-def real_dataset(directory: Path, rules: Rulebook) -> pd.DataFrame:
-    return real_datasets(directory, rules, (OLIST_RECIPE,))[0]
-
-
 def edges(result: BacktestResult) -> pd.DataFrame:
     """The served model's edge over persistence (tiers, score) and the probabilistic baselines
     (RPS), with the merchant-bootstrap interval: is the edge more than the choice of sellers?"""

@@ -89,11 +89,16 @@ def load_policy(market: str, path: Path | None = None) -> Policy | None:
         if not source.is_file():
             return None
         return parse_policy(yaml.safe_load(source.read_text()), f"features/policies/{market}.yaml")
+    return policy_from_text(Path(path).read_text(), str(path))
+
+
+def policy_from_text(text: str, origin: str) -> Policy:
+    """A user's policy YAML (a file, or an upload's bytes decoded); errors name `origin`."""
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not readable YAML ({exc})") from exc
-    return parse_policy(raw, str(path))
+        raise PolicyError(f"{origin}: not readable YAML ({exc})") from exc
+    return parse_policy(raw, origin)
 
 
 def parse_policy(raw: object, origin: str) -> Policy:

@@ -48,14 +48,18 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
     return float(np.abs(hits - confidence).sum() / max(counts.sum(), 1))
 
 
-def ranked_probability_score(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Mean over rows of the squared gaps between the forecast's and the outcome's cumulative tier
+def ranked_probability_scores(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Each row's squared gaps between the forecast's and the outcome's cumulative tier
     distributions (summed over the N_TIERS - 1 cuts, not normalised): ordinal, so mass one tier
     away from the outcome costs less than mass two tiers away. Lower is better; 0 is perfect."""
-    y_true = np.asarray(y_true, int)
     forecast = np.cumsum(np.asarray(proba, float), axis=1)[:, :-1]
-    outcome = (y_true[:, None] <= np.arange(proba.shape[1] - 1)[None, :]).astype(float)
-    return float(np.mean(np.sum((forecast - outcome) ** 2, axis=1))) if len(y_true) else 0.0
+    outcome = (np.asarray(y_true, int)[:, None] <= np.arange(proba.shape[1] - 1)).astype(float)
+    return np.sum((forecast - outcome) ** 2, axis=1)
+
+
+def ranked_probability_score(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """The mean of `ranked_probability_scores` over rows (RPS)."""
+    return float(np.mean(ranked_probability_scores(y_true, proba))) if len(y_true) else 0.0
 
 
 def tier_metrics(

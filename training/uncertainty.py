@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from training.decision import macro_f1_from_confusion, qwk_from_confusion
-from training.metrics import N_TIERS
+from training.metrics import N_TIERS, ranked_probability_scores
 
 DEFAULT_RESAMPLES = 500
 DEFAULT_LEVEL = 0.9
@@ -55,13 +55,6 @@ def tier_metrics_of(confusions: np.ndarray) -> dict[str, np.ndarray]:
         "qwk": np.array([qwk_from_confusion(m) for m in matrices]),
         "macro_f1": np.array([macro_f1_from_confusion(m) for m in matrices]),
     }
-
-
-def ranked_probability_per_row(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Each row's RPS (`training.metrics.ranked_probability_score` is their mean)."""
-    forecast = np.cumsum(np.asarray(proba, float), axis=1)[:, :-1]
-    outcome = (np.asarray(y_true, int)[:, None] <= np.arange(proba.shape[1] - 1)).astype(float)
-    return np.sum((forecast - outcome) ** 2, axis=1)
 
 
 def edge_row(
@@ -105,9 +98,9 @@ def backtest_edges(
         label = predictions["label_score"].to_numpy(float)
         errors = [np.abs(predictions[f"{m}_score"].to_numpy(float) - label) for m in pair]
         losses.append(("score_mae", tier_baseline, *errors))
-    model_rps = ranked_probability_per_row(y_true, _proba(predictions, model))
+    model_rps = ranked_probability_scores(y_true, _proba(predictions, model))
     for baseline in proba_baselines:
-        baseline_rps = ranked_probability_per_row(y_true, _proba(predictions, baseline))
+        baseline_rps = ranked_probability_scores(y_true, _proba(predictions, baseline))
         losses.append(("rps", baseline, model_rps, baseline_rps))
     loss_sums = np.column_stack(
         [np.bincount(codes, loss, n_merchants) for _, _, *pair_loss in losses for loss in pair_loss]

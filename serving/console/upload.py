@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from features.catalogue import Catalogue
 from features.contract import ORDER_COLUMNS
@@ -30,7 +29,7 @@ from features.ingest_core import (
     most_advanced,
     tag_files,
 )
-from features.policy import Policy, parse_policy
+from features.policy import Policy, policy_from_text
 from features.validation import validate_orders
 from serving.console.data import ConsoleError, _records, merchant_view
 from serving.scoring import ServedModel
@@ -133,11 +132,9 @@ def uploaded_policy(policy: UploadedFile | None) -> Policy | None:
         return None
     name = Path(policy[0] or "policy.yaml").name
     try:
-        raw = yaml.safe_load(policy[1].decode("utf-8-sig"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConsoleError(f"{name}: not a readable YAML policy ({exc})") from exc
-    try:
-        return parse_policy(raw, name)
+        return policy_from_text(policy[1].decode("utf-8-sig"), name)
+    except UnicodeDecodeError as exc:
+        raise ConsoleError(f"{name}: not a UTF-8 policy file ({exc})") from exc
     except LesError as exc:
         raise ConsoleError(str(exc)) from exc
 

@@ -260,5 +260,5 @@ def test_an_export_upload_reads_the_shops_own_deadline_policy_as_les_ingest_does
     assert own.deadline_versions == dict(cli.deadline_versions)
     with pytest.raises(ConsoleError, match="terms.yaml: missing field 'versions'"):
         checked_export(files, "tiktok-shop", "US", "my-shop", ("terms.yaml", b"market: US\n"))
-    with pytest.raises(ConsoleError, match="bad.yaml: not a readable YAML policy"):
+    with pytest.raises(ConsoleError, match="bad.yaml: not readable YAML"):
         checked_export(files, "tiktok-shop", "US", "my-shop", ("bad.yaml", b"a: [1,"))

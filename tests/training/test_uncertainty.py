@@ -6,12 +6,11 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from training.decision import confusion
-from training.metrics import ranked_probability_score
+from training.metrics import ranked_probability_score, ranked_probability_scores
 from training.uncertainty import (
     backtest_edges,
     merchant_confusions,
     merchant_draws,
-    ranked_probability_per_row,
     tier_metrics_of,
 )
 
@@ -66,8 +65,8 @@ def test_rps_per_row_averages_to_the_pooled_rps() -> None:
     y = np.array([0, 3, 2])
     proba = np.array([[0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0, 1.0, 0]])
     # hand: row 0 cum (0.5, 1, 1) vs (1, 1, 1) -> 0.25; row 1 (.25, .5, .75) vs 0 -> 0.875; row 2 0
-    assert ranked_probability_per_row(y, proba) == pytest.approx([0.25, 0.875, 0.0])
-    assert ranked_probability_per_row(y, proba).mean() == pytest.approx(
+    assert ranked_probability_scores(y, proba) == pytest.approx([0.25, 0.875, 0.0])
+    assert ranked_probability_scores(y, proba).mean() == pytest.approx(
         ranked_probability_score(y, proba)
     )
 
