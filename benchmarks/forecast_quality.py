@@ -40,7 +40,7 @@ from training.backtest import (
 from training.config import load_train_config
 from training.metrics import N_TIERS, expected_calibration_error
 from training.pipeline import model_feature_names
-from training.uncertainty import DEFAULT_LEVEL, backtest_edges
+from training.uncertainty import DEFAULT_LEVEL, backtest_edges, ece_noise_floor
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "olist_real"
 OLIST_RECIPE = DatasetConfig(window_days=90, horizon_days=90, cadence_days=30)
@@ -94,24 +94,43 @@ def edges(result: BacktestResult) -> pd.DataFrame:
 
 
 def fold_calibration(result: BacktestResult) -> pd.DataFrame:
-    """Per fold: how far the test fold's tier mix is from its training fold's (total variation
-    distance), beside each probabilistic forecast's ECE. A marketplace-wide shift the features do
-    not foresee miscalibrates every forecast fitted on the past, the naive ones included."""
+    """Per fold and pooled: how far the test tier mix is from the training mix (total variation
+    distance), each probabilistic forecast's ECE, the ECE a perfectly calibrated forecast would
+    show on the same rows by chance (mean and 90% point), and the model's ECE once told the test
+    fold's own tier mix (its probabilities reweighted by test mix / training mix: an oracle, for
+    diagnosis only). A marketplace-wide shift the features do not foresee miscalibrates every
+    forecast fitted on the past; the floor says how low an ECE these rows can show at all."""
     rows = []
-    for number, fold in result.predictions.groupby("fold"):
+    folds = list(result.predictions.groupby("fold"))
+    told = pd.concat([_told_the_mix(fold) for _, fold in folds])
+    for number, fold in [*folds, ("pooled", result.predictions)]:
         y_true = fold["label_tier_code"].to_numpy(int)
         test_mix = np.bincount(y_true, minlength=N_TIERS) / len(y_true)
-        train_mix = fold[[f"{CLIMATOLOGY}_p{c}" for c in range(N_TIERS)]].to_numpy()[0]
+        train_mix = fold[[f"{CLIMATOLOGY}_p{c}" for c in range(N_TIERS)]].to_numpy().mean(axis=0)
         row = {
             "fold": number,
             "rows": len(fold),
             "tier_mix_shift": 0.5 * np.abs(test_mix - train_mix).sum(),
         }
         for model in (MODEL, MIGRATION, CLIMATOLOGY):
-            proba = fold[[f"{model}_p{c}" for c in range(N_TIERS)]].to_numpy()
-            row[f"{model}_ece"] = expected_calibration_error(y_true, proba)
+            row[f"{model}_ece"] = expected_calibration_error(y_true, _proba(fold, model))
+        floor, floor_high = ece_noise_floor(_proba(fold, MODEL))
+        row["ece_floor"], row["ece_floor_90"] = floor, floor_high
+        row["ece_told_mix"] = expected_calibration_error(y_true, told.loc[fold.index].to_numpy())
         rows.append(row)
     return pd.DataFrame(rows).set_index("fold")
+
+
+def _proba(frame: pd.DataFrame, model: str) -> np.ndarray:
+    return frame[[f"{model}_p{c}" for c in range(N_TIERS)]].to_numpy(float)
+
+
+def _told_the_mix(fold: pd.DataFrame) -> pd.DataFrame:
+    """The model's probabilities of one fold reweighted to the fold's own test tier mix."""
+    test_mix = np.bincount(fold["label_tier_code"].to_numpy(int), minlength=N_TIERS) / len(fold)
+    train_mix = _proba(fold, CLIMATOLOGY)[0]
+    shifted = _proba(fold, MODEL) * (test_mix / np.maximum(train_mix, 1e-12))
+    return pd.DataFrame(shifted / shifted.sum(axis=1, keepdims=True), index=fold.index)
 
 
 def show(title: str, result: BacktestResult, seconds: float) -> None:
@@ -124,7 +143,11 @@ def show(title: str, result: BacktestResult, seconds: float) -> None:
         "interval"
     )
     print(edges(result).to_string(float_format=lambda v: f"{v:+.3f}"))
-    print("\nPer fold: the test tier mix's shift from the training mix, and each forecast's ECE")
+    print(
+        "\nPer fold and pooled: the test tier mix's shift from the training mix, each forecast's "
+        "ECE, the ECE\nof a perfectly calibrated forecast on the same rows (mean, 90%), and the "
+        "model's ECE once told\nthe test fold's tier mix (an oracle)"
+    )
     print(fold_calibration(result).to_string(float_format=lambda v: f"{v:.3f}"))
 
 

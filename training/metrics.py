@@ -30,14 +30,19 @@ def metric_key(scope: str, model: str, metric: str) -> str:
     return f"{scope}.{model}.{metric}"
 
 
+def confidence_bins(proba: np.ndarray, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top-label confidence and its bin of equal width: what every ECE here bins by."""
+    confidence = np.asarray(proba, float).max(axis=1)
+    return confidence, np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+
+
 def reliability_bins(
     y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-label confidence bins: (rows, summed confidence, summed hits) per bin; the ECE and the
     reliability diagram read the same bins."""
-    confidence = proba.max(axis=1)
+    confidence, bins = confidence_bins(proba, n_bins)
     hit = (proba.argmax(axis=1) == y_true).astype(float)
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
     counts = np.bincount(bins, minlength=n_bins)
     return counts, np.bincount(bins, confidence, n_bins), np.bincount(bins, hit, n_bins)
 

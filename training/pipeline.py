@@ -55,6 +55,8 @@ class TrainResult:
     n_rows: int
     # the served model's edge over the baselines with its merchant-bootstrap interval
     edges: pd.DataFrame | None = None
+    # the ECE a perfectly calibrated forecast shows on the backtest's rows by chance (mean, 90%)
+    ece_noise_floor: tuple[float, float] | None = None
 
 
 def model_fingerprint(forecaster: Forecaster) -> str:
@@ -156,7 +158,7 @@ def register_trained(
         tempfile.TemporaryDirectory() as tmp,
     ):
         importance = feature_importance(forecaster, catalogue)
-        edges = log_run(
+        edges, ece_floor = log_run(
             Path(tmp), trained.fingerprint, config, rules, catalogue, backtest, importance
         )
         fingerprint = model_fingerprint(forecaster)
@@ -213,4 +215,5 @@ def register_trained(
         importance,
         trained.n_rows,
         edges,
+        ece_floor,
     )

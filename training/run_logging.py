@@ -24,7 +24,7 @@ from training.metrics import POOLED, metric_key
 from training.models import Forecaster, booster_text
 from training.monitor.reference import drift_reference_of
 from training.reports import plots
-from training.uncertainty import backtest_edges
+from training.uncertainty import backtest_edges, ece_noise_floor
 
 MODEL_CODE = Path(__file__).with_name("forecaster_model.py")
 REPORT_SNAPSHOTS = 4
@@ -68,8 +68,9 @@ def log_run(
     catalogue: Catalogue,
     backtest: BacktestResult,
     importance: pd.DataFrame,
-) -> pd.DataFrame:
-    """Everything about the run but the model; returns the edge table (`log_edges`)."""
+) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """Everything about the run but the model; returns the edge table (`log_edges`) and the
+    served probabilities' ECE noise floor (`log_ece_noise_floor`)."""
     params = {k: v for k, v in config.to_dict().items() if k != "lgbm_params"}
     params |= {f"lgbm.{k}": v for k, v in config.lgbm_params.items()}
     mlflow.log_params({k: str(v) for k, v in params.items()})
@@ -102,6 +103,7 @@ def log_run(
     )
     mlflow.log_table(importance, "feature_importance.json")
     edges = log_edges(backtest, config.seed)
+    floor = log_ece_noise_floor(backtest, config.seed)
     mlflow.log_dict([dataclasses.asdict(f) for f in backtest.folds], "backtest/folds.json")
     mlflow.set_tag("backtest.evaluated", backtest.plan.describe())
     mlflow.log_params(
@@ -118,7 +120,22 @@ def log_run(
     plots.plot_reliability(y_true, proba, tmp / "reliability.png")
     mlflow.log_artifact(str(tmp / "confusion_matrix.png"), "plots")
     mlflow.log_artifact(str(tmp / "reliability.png"), "plots")
-    return edges
+    return edges, floor
+
+
+def log_ece_noise_floor(backtest: BacktestResult, seed: int) -> tuple[float, float]:
+    """The pooled ECE a perfectly calibrated forecast would show on the backtest's rows by chance
+    (`training.uncertainty.ece_noise_floor`): `pooled.lightgbm.ece_noise_floor` and `_high`, so
+    the logged ECE can be read against what its rows allow."""
+    proba = backtest.predictions[[f"{MODEL}_p{c}" for c in range(len(TIERS_BY_CODE))]]
+    mean, high = ece_noise_floor(proba.to_numpy(float), seed=seed)
+    mlflow.log_metrics(
+        {
+            metric_key(POOLED, MODEL, "ece_noise_floor"): mean,
+            metric_key(POOLED, MODEL, "ece_noise_floor_high"): high,
+        }
+    )
+    return mean, high
 
 
 def log_edges(backtest: BacktestResult, seed: int) -> pd.DataFrame:

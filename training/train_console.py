@@ -53,6 +53,8 @@ def train_and_report(
     console.print(metrics_table(result))
     if getattr(result, "edges", None) is not None:
         console.print(edges_table(result.edges))
+    if getattr(result, "ece_noise_floor", None) is not None:
+        console.print(calibration_line(result))
     console.print(decision_panel(result))
     console.print(
         f"MLflow run {result.run_id}; browse with:\n  mlflow ui --backend-store-uri "
@@ -114,6 +116,21 @@ def edges_table(edges: Any) -> Table:
         interval = f"{row.low:+.3f} .. {row.high:+.3f}"
         table.add_row(row.metric, row.baseline, f"{row.edge:+.3f}", interval, verdict)
     return table
+
+
+def calibration_line(result: Any) -> str:
+    """The served probabilities' ECE beside what chance alone gives a perfectly calibrated
+    forecast on the same test rows: below a few thousand rows an ECE target can sit inside it."""
+    from training.backtest import MODEL
+    from training.uncertainty import DEFAULT_LEVEL
+
+    mean, high = result.ece_noise_floor
+    ece = result.backtest.pooled(MODEL, "ece")
+    verdict = "within chance" if ece <= high else "beyond chance: miscalibrated"
+    return (
+        f"Calibration: ECE {ece:.3f}; a perfectly calibrated forecast shows {mean:.3f} on these "
+        f"rows by chance ({DEFAULT_LEVEL:.0%} of draws at most {high:.3f}): {verdict}"
+    )
 
 
 def fmt(value: object) -> str:

@@ -1,4 +1,5 @@
-"""How sure a backtest edge is: a paired bootstrap over merchants.
+"""How sure a backtest figure is: a paired bootstrap over merchants for the edges, and the ECE that
+chance alone gives a perfectly calibrated forecast on the same rows.
 
 A pooled backtest on a thousand real sellers moves by a few hundredths of QWK from one resample of
 sellers to the next, so "the model beats persistence by 0.01" may be noise. Merchants, not rows,
@@ -18,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from training.decision import macro_f1_from_confusion, qwk_from_confusion
-from training.metrics import N_TIERS, ranked_probability_scores
+from training.metrics import N_TIERS, confidence_bins, ranked_probability_scores
 
 DEFAULT_RESAMPLES = 500
 DEFAULT_LEVEL = 0.9
-RESAMPLE_CHUNK_CELLS = 2_000_000  # resamples x merchants per chunk of draws
+RESAMPLE_CHUNK_CELLS = 2_000_000  # resamples x merchants (or rows) per chunk of draws
+ECE_BINS = 10  # as `training.metrics.expected_calibration_error`
 CELLS = N_TIERS * N_TIERS
 # metric -> True when a higher value is better; an edge is always "how much better the model is"
 HIGHER_IS_BETTER = {"qwk": True, "macro_f1": True, "score_mae": False, "rps": False}
@@ -127,3 +129,32 @@ def backtest_edges(
 
 def _proba(predictions: pd.DataFrame, model: str) -> np.ndarray:
     return predictions[[f"{model}_p{code}" for code in range(N_TIERS)]].to_numpy(float)
+
+
+def ece_noise_floor(
+    proba: np.ndarray,
+    n_draws: int = DEFAULT_RESAMPLES,
+    seed: int = 42,
+    level: float = DEFAULT_LEVEL,
+) -> tuple[float, float]:
+    """The ECE a perfectly calibrated forecast shows on these rows by chance alone: (mean, upper
+    `level` quantile) over outcomes drawn from `proba` itself. An ECE inside it cannot be told
+    from luck; on a few hundred sellers it is several hundredths.
+
+    Drawn from the forecast, the outcome is the top label with probability the top confidence, so
+    each draw needs one Bernoulli per row; rows are drawn in chunks, memory stays bounded."""
+    confidence, bins = confidence_bins(proba, ECE_BINS)
+    n_rows = len(confidence)
+    if n_rows == 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng(seed)
+    stated = np.bincount(bins, confidence, ECE_BINS)
+    hits = np.zeros((n_draws, ECE_BINS))
+    one_hot = np.eye(ECE_BINS)[bins]
+    chunk = max(1, RESAMPLE_CHUNK_CELLS // max(n_draws, 1))
+    for start in range(0, n_rows, chunk):
+        part = slice(start, start + chunk)
+        drawn = rng.random((n_draws, len(confidence[part]))) < confidence[part]
+        hits += drawn @ one_hot[part]
+    ece = np.abs(hits - stated).sum(axis=1) / n_rows
+    return float(ece.mean()), float(np.quantile(ece, level))

@@ -65,3 +65,10 @@ def test_eight_monthly_snapshots_with_a_90_day_horizon_train_on_shorter_folds(
     verdict = "better" if low > 0 else "worse" if high < 0 else "within noise"
     printed = f"qwk │ persistence │ {qwk_edge:+.3f} │ {low:+.3f} .. {high:+.3f} │ {verdict}"
     assert printed in out  # les train prints the interval the run logs
+    floor, floor_high = (metrics[f"pooled.lightgbm.ece_noise_floor{s}"] for s in ("", "_high"))
+    assert 0 < floor <= floor_high  # a few hundred test rows: chance alone gives some ECE
+    ece = metrics["pooled.lightgbm.ece"]
+    assert (
+        f"Calibration: ECE {ece:.3f}; a perfectly calibrated forecast shows {floor:.3f} on these "
+        f"rows by chance (90% of draws at most {floor_high:.3f})"
+    ) in out  # les train prints the floor the run logs

@@ -3,12 +3,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binom
 from sklearn.metrics import cohen_kappa_score
 
 from training.decision import confusion
-from training.metrics import ranked_probability_score, ranked_probability_scores
+from training.metrics import (
+    expected_calibration_error,
+    ranked_probability_score,
+    ranked_probability_scores,
+)
 from training.uncertainty import (
     backtest_edges,
+    ece_noise_floor,
     merchant_confusions,
     merchant_draws,
     tier_metrics_of,
@@ -96,3 +102,38 @@ def test_the_interval_widens_with_fewer_merchants() -> None:
     narrow = backtest_edges(_predictions(240, seed=5), "model", "base", ("base",), n_resamples=300)
     width = lambda e: (e["high"] - e["low"]).to_numpy()  # noqa: E731
     assert (width(wide) > width(narrow)).all()
+
+
+def test_ece_noise_floor_matches_the_binomial_by_hand() -> None:
+    """Eight rows of a flat forecast: every row sits in one bin at confidence 0.25 and hits with
+    chance 0.25, so the ECE is |H/8 - 1/4| with H ~ Binomial(8, 0.25)."""
+    proba = np.full((8, 4), 0.25)
+    hits = np.arange(9)
+    exact_mean = float((binom.pmf(hits, 8, 0.25) * np.abs(hits / 8 - 0.25)).sum())
+    mean, high = ece_noise_floor(proba, n_draws=20_000, seed=3)
+    assert mean == pytest.approx(exact_mean, abs=0.003)
+    # P(ECE <= 0.125) = 0.786 and P(ECE <= 0.25) = 0.973, so the 90% point is 0.25
+    assert high == pytest.approx(0.25)
+
+
+def test_ece_noise_floor_is_the_ece_of_outcomes_drawn_from_the_forecast() -> None:
+    """The one-Bernoulli-per-row shortcut against the definition: draw whole tier outcomes from
+    the forecast and score them with the backtest's own ECE."""
+    rng = np.random.default_rng(11)
+    proba = rng.dirichlet([2.0, 1.0, 1.5, 4.0], 300)
+    drawn = [
+        expected_calibration_error((rng.random((300, 1)) > np.cumsum(proba, 1)).sum(1), proba)
+        for _ in range(2_000)
+    ]
+    mean, high = ece_noise_floor(proba, n_draws=2_000, seed=5)
+    assert mean == pytest.approx(np.mean(drawn), abs=0.003)
+    assert high == pytest.approx(np.quantile(drawn, 0.9), abs=0.006)
+
+
+def test_ece_noise_floor_shrinks_with_rows_and_repeats_with_its_seed() -> None:
+    rng = np.random.default_rng(2)
+    small = rng.dirichlet(np.ones(4), 100)
+    large = rng.dirichlet(np.ones(4), 10_000)
+    assert ece_noise_floor(large)[0] < ece_noise_floor(small)[0] / 5
+    assert ece_noise_floor(small, seed=9) == ece_noise_floor(small, seed=9)
+    assert ece_noise_floor(np.empty((0, 4))) == (0.0, 0.0)

@@ -1,0 +1,146 @@
+"""How much of the synthetic world's next tier is forecastable at all, and where les falls short.
+
+The world's latent paths (each merchant's IT and logistics quality and demand, day by day, with
+every change event) are drawn once; its orders are then drawn again K times from those same paths
+with other seeds. The mean of a row's K label scores is what a forecaster that knew the latent
+paths (including any change still to come in the label window) would predict: the clairvoyant
+oracle. Cut at thresholds fitted on the test rows themselves, it bounds what any forecaster can
+reach on the backtest's test rows. The tables compare it with the served model and persistence,
+then split the rows by the change event nearest the snapshot, to show where the model loses.
+
+Run: .venv/bin/python benchmarks/forecast_ceiling.py [--draws 8]   (about 3 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import load_catalogue
+from features.dataset import build_dataset
+from features.dataset_config import DatasetConfig
+from features.rulebook import load_rulebook
+from features.world import draw_changes, draw_merchants, generate_world, merchant_paths
+from features.world_orders import simulate_orders
+from features.world_params import WorldConfig
+from training.backtest import MODEL, PERSISTENCE, run_backtest, trainable_rows
+from training.config import load_train_config
+from training.decision import confusion, fit_tier_cuts, macro_f1_from_confusion, qwk_from_confusion
+from training.forecaster_model import tiers_from_cuts
+from training.pipeline import model_feature_names
+
+KEYS = ["merchant_id", "snapshot_at"]
+ORACLE = "clairvoyant oracle"
+# A change event is "recent" up to one window before the snapshot and "earlier" up to three.
+RECENT_DAYS, EARLIER_DAYS = 30, 90
+
+
+def redrawn_label_scores(cfg: WorldConfig, draws: int) -> pd.DataFrame:
+    """Per (merchant, snapshot): the label score of `draws` order tables drawn from the default
+    world's own latent paths with other seeds, one column each."""
+    rng = np.random.default_rng(cfg.seed)
+    merchants = draw_merchants(cfg, rng)
+    paths = merchant_paths(cfg, merchants, draw_changes(cfg, merchants, rng))
+    rules, frames = load_rulebook(), []
+    for k in range(draws):
+        orders = simulate_orders(cfg, paths, np.random.default_rng([cfg.seed, 1_000 + k]))
+        labels = build_dataset(orders, DatasetConfig(), rules)[[*KEYS, "label_score"]]
+        frames.append(labels.rename(columns={"label_score": f"draw_{k}"}).set_index(KEYS))
+    return pd.concat(frames, axis=1)
+
+
+def tier_figures(label_tiers: np.ndarray, tiers: np.ndarray) -> dict[str, float]:
+    matrix = confusion(label_tiers, tiers)
+    return {"qwk": qwk_from_confusion(matrix), "macro_f1": macro_f1_from_confusion(matrix)}
+
+
+def change_near(rows: pd.DataFrame, changes: pd.DataFrame) -> pd.Series:
+    """The change event nearest each row's snapshot, as 'kind, when': in the label window
+    ('to come'), up to RECENT_DAYS before the snapshot ('recent') or up to EARLIER_DAYS before
+    ('earlier'); 'none' when no event is that near."""
+    pairs = rows[KEYS].reset_index(names="row").merge(changes, on="merchant_id")
+    days = (pairs["change_at"] - pd.to_datetime(pairs["snapshot_at"])).dt.days
+    pairs = pairs.assign(distance=days.abs()).loc[(days >= -EARLIER_DAYS) & (days < RECENT_DAYS)]
+    when = np.where(days.loc[pairs.index] >= 0, "to come", "recent")
+    when = np.where(days.loc[pairs.index] < -RECENT_DAYS, "earlier", when)
+    pairs = pairs.assign(cause=pairs["kind"] + ", " + when).sort_values("distance")
+    nearest = pairs.drop_duplicates("row").set_index("row")["cause"]
+    return nearest.reindex(rows.index).fillna("none")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--draws", type=int, default=8)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    cfg, rules = WorldConfig(), load_rulebook()
+    world = generate_world(cfg)
+    rows = trainable_rows(build_dataset(world.orders, DatasetConfig(), rules))
+    settings = load_train_config(horizon_days=DatasetConfig().horizon_days)
+    names = model_feature_names(load_catalogue(), settings)
+    result = run_backtest(rows, names, settings, rules)
+    test = result.predictions.set_index(KEYS)
+    redrawn = redrawn_label_scores(cfg, args.draws).reindex(test.index)
+    test[ORACLE] = redrawn.mean(axis=1).to_numpy()
+    test = test.dropna(subset=[ORACLE]).reset_index()
+    label_tiers = test["label_tier_code"].to_numpy(int)
+    oracle_cuts = fit_tier_cuts(test[ORACLE].to_numpy(), label_tiers)
+    served = {
+        PERSISTENCE: test[f"{PERSISTENCE}_tier"].to_numpy(int),
+        MODEL: test[f"{MODEL}_tier"].to_numpy(int),
+        ORACLE: tiers_from_cuts(test[ORACLE].to_numpy(), oracle_cuts),
+    }
+    scores = {PERSISTENCE: f"{PERSISTENCE}_score", MODEL: f"{MODEL}_score", ORACLE: ORACLE}
+    table = pd.DataFrame(
+        {
+            name: {
+                **tier_figures(label_tiers, tiers),
+                "score_mae": float(np.mean(np.abs(test[scores[name]] - test["label_score"]))),
+            }
+            for name, tiers in served.items()
+        }
+    ).T
+    table["qwk_edge_over_persistence"] = table["qwk"] - table.loc[PERSISTENCE, "qwk"]
+    table["macro_f1_edge_over_persistence"] = table["macro_f1"] - table.loc[PERSISTENCE, "macro_f1"]
+    print(
+        f"## Synthetic world (les demo), {len(test):,} backtest test rows "
+        f"({result.plan.describe()}); oracle from {args.draws} redrawn order tables"
+    )
+    print(table.to_string(float_format=lambda v: f"{v:+.3f}" if v < 0 else f"{v:.3f}"))
+    test["cause"] = change_near(test, world.changes)
+    errors = pd.DataFrame(
+        {
+            "cause": test["cause"],
+            "model_sq": (test[f"{MODEL}_score"] - test["label_score"]) ** 2,
+            "oracle_sq": (test[ORACLE] - test["label_score"]) ** 2,
+            "model_abs": (test[f"{MODEL}_score"] - test["label_score"]).abs(),
+            "oracle_abs": (test[ORACLE] - test["label_score"]).abs(),
+        }
+    )
+    excess = errors["model_sq"].sum() - errors["oracle_sq"].sum()
+    by_cause = errors.groupby("cause").agg(
+        rows=("model_sq", "size"),
+        model_mae=("model_abs", "mean"),
+        oracle_mae=("oracle_abs", "mean"),
+        model_sq=("model_sq", "sum"),
+        oracle_sq=("oracle_sq", "sum"),
+    )
+    by_cause["share_of_excess_sq_error"] = (by_cause["model_sq"] - by_cause["oracle_sq"]) / excess
+    print(
+        "\nWhere the model's score loses to the oracle: rows by the change event nearest the "
+        "snapshot\n(share_of_excess_sq_error: that group's part of the model's squared error "
+        "above the oracle's)"
+    )
+    print(
+        by_cause.drop(columns=["model_sq", "oracle_sq"])
+        .sort_values("share_of_excess_sq_error", ascending=False)
+        .to_string(float_format=lambda v: f"{v:.3f}")
+    )
+    print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
