@@ -126,10 +126,11 @@ def calibration_line(result: Any) -> str:
 
     mean, high = result.ece_noise_floor
     ece = result.backtest.pooled(MODEL, "ece")
-    verdict = "within chance" if ece <= high else "beyond chance: miscalibrated"
+    verdict = "within chance" if ece <= high else "beyond chance (miscalibrated)"
     return (
         f"Calibration: ECE {ece:.3f}; a perfectly calibrated forecast shows {mean:.3f} on these "
-        f"rows by chance ({DEFAULT_LEVEL:.0%} of draws at most {high:.3f}): {verdict}"
+        f"rows by chance ({DEFAULT_LEVEL:.0%} of draws at most {high:.3f}), so this ECE is "
+        f"{verdict}"
     )
 
 
