@@ -38,7 +38,7 @@ from training.backtest import (
     trainable_rows,
 )
 from training.config import load_train_config
-from training.metrics import N_TIERS, expected_calibration_error
+from training.metrics import N_TIERS, expected_calibration_error, proba_columns
 from training.pipeline import model_feature_names
 from training.uncertainty import DEFAULT_LEVEL, backtest_edges, ece_noise_floor
 
@@ -96,17 +96,18 @@ def edges(result: BacktestResult) -> pd.DataFrame:
 def fold_calibration(result: BacktestResult) -> pd.DataFrame:
     """Per fold and pooled: how far the test tier mix is from the training mix (total variation
     distance), each probabilistic forecast's ECE, the ECE a perfectly calibrated forecast would
-    show on the same rows by chance (mean and 90% point), and the model's ECE once told the test
-    fold's own tier mix (its probabilities reweighted by test mix / training mix: an oracle, for
-    diagnosis only). A marketplace-wide shift the features do not foresee miscalibrates every
+    show on the same rows by chance (mean and 90% point, rows drawn independently), and the
+    model's ECE once told the test fold's own tier mix (an oracle, for diagnosis only:
+    `_told_the_mix`). A marketplace-wide shift the features do not foresee miscalibrates every
     forecast fitted on the past; the floor says how low an ECE these rows can show at all."""
     rows = []
     folds = list(result.predictions.groupby("fold"))
-    told = pd.concat([_told_the_mix(fold) for _, fold in folds])
+    power = load_train_config().class_weight_power
+    told = pd.concat([_told_the_mix(fold, power) for _, fold in folds])
     for number, fold in [*folds, ("pooled", result.predictions)]:
         y_true = fold["label_tier_code"].to_numpy(int)
         test_mix = np.bincount(y_true, minlength=N_TIERS) / len(y_true)
-        train_mix = fold[[f"{CLIMATOLOGY}_p{c}" for c in range(N_TIERS)]].to_numpy().mean(axis=0)
+        train_mix = _proba(fold, CLIMATOLOGY).mean(axis=0)
         row = {
             "fold": number,
             "rows": len(fold),
@@ -122,14 +123,17 @@ def fold_calibration(result: BacktestResult) -> pd.DataFrame:
 
 
 def _proba(frame: pd.DataFrame, model: str) -> np.ndarray:
-    return frame[[f"{model}_p{c}" for c in range(N_TIERS)]].to_numpy(float)
+    return frame[proba_columns(model)].to_numpy(float)
 
 
-def _told_the_mix(fold: pd.DataFrame) -> pd.DataFrame:
-    """The model's probabilities of one fold reweighted to the fold's own test tier mix."""
+def _told_the_mix(fold: pd.DataFrame, class_weight_power: float) -> pd.DataFrame:
+    """The model's probabilities of one fold moved to the fold's own test tier mix by Bayes' rule
+    (prior shift). The classifier learnt its prior from class-weighted rows, so the prior it
+    carries is the training mix to the power 1 - class_weight_power, renormalised."""
     test_mix = np.bincount(fold["label_tier_code"].to_numpy(int), minlength=N_TIERS) / len(fold)
-    train_mix = _proba(fold, CLIMATOLOGY)[0]
-    shifted = _proba(fold, MODEL) * (test_mix / np.maximum(train_mix, 1e-12))
+    learnt = _proba(fold, CLIMATOLOGY)[0] ** (1.0 - class_weight_power)
+    learnt = learnt / learnt.sum()
+    shifted = _proba(fold, MODEL) * (test_mix / np.maximum(learnt, 1e-12))
     return pd.DataFrame(shifted / shifted.sum(axis=1, keepdims=True), index=fold.index)
 
 

@@ -22,7 +22,14 @@ from training.baselines import (
 )
 from training.config import TrainConfig
 from training.forecaster_model import ordinal_tier_codes
-from training.metrics import N_TIERS, PERSISTENCE_MODEL, SERVED_MODEL, score_metrics, tier_metrics
+from training.metrics import (
+    N_TIERS,
+    PERSISTENCE_MODEL,
+    SERVED_MODEL,
+    proba_columns,
+    score_metrics,
+    tier_metrics,
+)
 from training.models import Forecaster, fit_forecaster
 from training.splits import Fold, FoldPlan, fold_masks, plan_folds
 
@@ -138,7 +145,7 @@ def fold_predictions(
     """Every model's tier (score, probabilities) per test row, from `fold_outputs` and the training
     fold's `NaiveBaselines`, all the naive baselines need of the training rows."""
     out = outputs[[*TEST_KEYS, *LABEL_COLUMNS]].copy()
-    proba = outputs[[f"{MODEL}_p{code}" for code in range(N_TIERS)]].to_numpy()
+    proba = outputs[proba_columns(MODEL)].to_numpy()
     score = outputs[f"{MODEL}_score"].to_numpy()
     out["fold"] = fold.number
     out[f"{MODEL}_tier"] = outputs[f"{MODEL}_tier"].to_numpy(dtype=int)
@@ -147,7 +154,7 @@ def fold_predictions(
     out[f"{MODEL_PROBA_TIER}_tier"] = ordinal_tier_codes(proba)
     out[f"{PERSISTENCE}_tier"] = persistence_tiers(outputs, naive.fallback)
     out[f"{PERSISTENCE}_score"] = persistence_scores(outputs, naive.fallback)
-    linear = outputs[[f"{LOGISTIC}_p{code}" for code in range(N_TIERS)]].to_numpy()
+    linear = outputs[proba_columns(LOGISTIC)].to_numpy()
     out[f"{LOGISTIC}_tier"] = ordinal_tier_codes(linear)
     probabilities = {
         MODEL: proba,
@@ -171,7 +178,7 @@ def _score_to_code(score: np.ndarray, rules: Rulebook) -> np.ndarray:
 
 
 def _proba(predictions: pd.DataFrame, model: str) -> np.ndarray | None:
-    columns = [f"{model}_p{code}" for code in range(N_TIERS)]
+    columns = proba_columns(model)
     return predictions[columns].to_numpy() if columns[0] in predictions else None
 
 

@@ -18,10 +18,16 @@ from sklearn.metrics import (
 N_TIERS = 4
 POOR_CODE = 0
 CLASS_CODES = list(range(N_TIERS))
+ECE_BINS = 10  # equal-width top-label confidence bins of every ECE and reliability diagram
 
 POOLED = "pooled"  # the scope of a metric over all test rows of all folds
 SERVED_MODEL = "lightgbm"  # `training.backtest.MODEL`: the served forecaster's metrics
 PERSISTENCE_MODEL = "persistence"  # `training.backtest.PERSISTENCE`
+
+
+def proba_columns(model: str) -> list[str]:
+    """A model's tier probability columns in backtest predictions, Poor first."""
+    return [f"{model}_p{code}" for code in CLASS_CODES]
 
 
 def metric_key(scope: str, model: str, metric: str) -> str:
@@ -30,14 +36,14 @@ def metric_key(scope: str, model: str, metric: str) -> str:
     return f"{scope}.{model}.{metric}"
 
 
-def confidence_bins(proba: np.ndarray, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def confidence_bins(proba: np.ndarray, n_bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray]:
     """Each row's top-label confidence and its bin of equal width: what every ECE here bins by."""
     confidence = np.asarray(proba, float).max(axis=1)
     return confidence, np.minimum((confidence * n_bins).astype(int), n_bins - 1)
 
 
 def reliability_bins(
-    y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-label confidence bins: (rows, summed confidence, summed hits) per bin; the ECE and the
     reliability diagram read the same bins."""
@@ -47,7 +53,9 @@ def reliability_bins(
     return counts, np.bincount(bins, confidence, n_bins), np.bincount(bins, hit, n_bins)
 
 
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+def expected_calibration_error(
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
+) -> float:
     """Top-label ECE: how far the stated confidence is from the hit rate, weighted by bin size."""
     counts, confidence, hits = reliability_bins(y_true, proba, n_bins)
     return float(np.abs(hits - confidence).sum() / max(counts.sum(), 1))

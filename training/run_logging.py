@@ -20,7 +20,7 @@ from features.rulebook import TIER_CODES, Rulebook
 from training.backtest import CLIMATOLOGY, MIGRATION, MODEL, PERSISTENCE, BacktestResult
 from training.config import TrainConfig
 from training.explain.advice import peer_reference
-from training.metrics import POOLED, metric_key
+from training.metrics import POOLED, metric_key, proba_columns
 from training.models import Forecaster, booster_text
 from training.monitor.reference import drift_reference_of
 from training.reports import plots
@@ -110,7 +110,7 @@ def log_run(
         {"backtest.folds_run": len(backtest.folds), "backtest.fold_days": backtest.plan.fold_days}
     )
     y_true = backtest.predictions["label_tier_code"].to_numpy(int)
-    proba = backtest.predictions[[f"{MODEL}_p{c}" for c in range(len(TIERS_BY_CODE))]].to_numpy()
+    proba = backtest.predictions[proba_columns(MODEL)].to_numpy()
     plots.plot_confusion(
         y_true,
         backtest.predictions[f"{MODEL}_tier"].to_numpy(int),
@@ -127,8 +127,8 @@ def log_ece_noise_floor(backtest: BacktestResult, seed: int) -> tuple[float, flo
     """The pooled ECE a perfectly calibrated forecast would show on the backtest's rows by chance
     (`training.uncertainty.ece_noise_floor`): `pooled.lightgbm.ece_noise_floor` and `_high`, so
     the logged ECE can be read against what its rows allow."""
-    proba = backtest.predictions[[f"{MODEL}_p{c}" for c in range(len(TIERS_BY_CODE))]]
-    mean, high = ece_noise_floor(proba.to_numpy(float), seed=seed)
+    proba = backtest.predictions[proba_columns(MODEL)].to_numpy(float)
+    mean, high = ece_noise_floor(proba, seed=seed)
     mlflow.log_metrics(
         {
             metric_key(POOLED, MODEL, "ece_noise_floor"): mean,

@@ -119,18 +119,19 @@ def edges_table(edges: Any) -> Table:
 
 
 def calibration_line(result: Any) -> str:
-    """The served probabilities' ECE beside what chance alone gives a perfectly calibrated
-    forecast on the same test rows: below a few thousand rows an ECE target can sit inside it."""
+    """The served probabilities' pooled ECE beside what chance alone gives a perfectly calibrated
+    forecast on the same test rows, drawn independently (a floor: rows of one merchant move
+    together); below a few thousand rows an ECE target can sit inside it."""
     from training.backtest import MODEL
     from training.uncertainty import DEFAULT_LEVEL
 
     mean, high = result.ece_noise_floor
     ece = result.backtest.pooled(MODEL, "ece")
-    verdict = "within chance" if ece <= high else "beyond chance (miscalibrated)"
+    verdict = "within" if ece <= high else "above"
     return (
         f"Calibration: ECE {ece:.3f}; a perfectly calibrated forecast shows {mean:.3f} on these "
-        f"rows by chance ({DEFAULT_LEVEL:.0%} of draws at most {high:.3f}), so this ECE is "
-        f"{verdict}"
+        f"rows by chance, drawn independently ({DEFAULT_LEVEL:.0%} of draws at most {high:.3f}); "
+        f"this ECE is {verdict} that"
     )
 
 

@@ -19,12 +19,17 @@ import numpy as np
 import pandas as pd
 
 from training.decision import macro_f1_from_confusion, qwk_from_confusion
-from training.metrics import N_TIERS, confidence_bins, ranked_probability_scores
+from training.metrics import (
+    ECE_BINS,
+    N_TIERS,
+    confidence_bins,
+    proba_columns,
+    ranked_probability_scores,
+)
 
 DEFAULT_RESAMPLES = 500
 DEFAULT_LEVEL = 0.9
 RESAMPLE_CHUNK_CELLS = 2_000_000  # resamples x merchants (or rows) per chunk of draws
-ECE_BINS = 10  # as `training.metrics.expected_calibration_error`
 CELLS = N_TIERS * N_TIERS
 # metric -> True when a higher value is better; an edge is always "how much better the model is"
 HIGHER_IS_BETTER = {"qwk": True, "macro_f1": True, "score_mae": False, "rps": False}
@@ -128,7 +133,7 @@ def backtest_edges(
 
 
 def _proba(predictions: pd.DataFrame, model: str) -> np.ndarray:
-    return predictions[[f"{model}_p{code}" for code in range(N_TIERS)]].to_numpy(float)
+    return predictions[proba_columns(model)].to_numpy(float)
 
 
 def ece_noise_floor(
@@ -137,12 +142,15 @@ def ece_noise_floor(
     seed: int = 42,
     level: float = DEFAULT_LEVEL,
 ) -> tuple[float, float]:
-    """The ECE a perfectly calibrated forecast shows on these rows by chance alone: (mean, upper
-    `level` quantile) over outcomes drawn from `proba` itself. An ECE inside it cannot be told
-    from luck; on a few hundred sellers it is several hundredths.
+    """The ECE that a forecast with these very probabilities, perfectly calibrated, shows on these
+    rows by chance alone: (mean, upper `level` quantile) over outcomes drawn from `proba` itself.
+    On a few hundred sellers it is several hundredths, so an ECE target can sit inside it.
 
-    Drawn from the forecast, the outcome is the top label with probability the top confidence, so
-    each draw needs one Bernoulli per row; rows are drawn in chunks, memory stays bounded."""
+    Rows are drawn independently. One merchant's overlapping label windows and a marketplace-wide
+    shift make real rows move together, which raises the chance ECE, so this is a floor under the
+    noise, not the noise itself. Drawn from the forecast, the outcome is the top label with
+    probability the top confidence, so each draw needs one Bernoulli per row; rows are drawn in
+    chunks, memory stays bounded."""
     confidence, bins = confidence_bins(proba, ECE_BINS)
     n_rows = len(confidence)
     if n_rows == 0:

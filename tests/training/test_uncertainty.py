@@ -6,6 +6,7 @@ import pytest
 from scipy.stats import binom
 from sklearn.metrics import cohen_kappa_score
 
+from training import uncertainty
 from training.decision import confusion
 from training.metrics import (
     expected_calibration_error,
@@ -116,9 +117,13 @@ def test_ece_noise_floor_matches_the_binomial_by_hand() -> None:
     assert high == pytest.approx(0.25)
 
 
-def test_ece_noise_floor_is_the_ece_of_outcomes_drawn_from_the_forecast() -> None:
+def test_ece_noise_floor_is_the_ece_of_outcomes_drawn_from_the_forecast(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The one-Bernoulli-per-row shortcut against the definition: draw whole tier outcomes from
-    the forecast and score them with the backtest's own ECE."""
+    the forecast and score them with the backtest's own ECE. Chunks of 7 rows, so the chunked
+    draws are checked too."""
+    monkeypatch.setattr(uncertainty, "RESAMPLE_CHUNK_CELLS", 7 * 2_000)
     rng = np.random.default_rng(11)
     proba = rng.dirichlet([2.0, 1.0, 1.5, 4.0], 300)
     drawn = [
