@@ -38,7 +38,7 @@ from training.backtest import (
     trainable_rows,
 )
 from training.config import load_train_config
-from training.metrics import N_TIERS, expected_calibration_error, proba_columns
+from training.metrics import N_TIERS, expected_calibration_error, proba_of
 from training.pipeline import model_feature_names
 from training.uncertainty import DEFAULT_LEVEL, backtest_edges, ece_noise_floor
 
@@ -107,23 +107,19 @@ def fold_calibration(result: BacktestResult) -> pd.DataFrame:
     for number, fold in [*folds, ("pooled", result.predictions)]:
         y_true = fold["label_tier_code"].to_numpy(int)
         test_mix = np.bincount(y_true, minlength=N_TIERS) / len(y_true)
-        train_mix = _proba(fold, CLIMATOLOGY).mean(axis=0)
+        train_mix = proba_of(fold, CLIMATOLOGY).mean(axis=0)
         row = {
             "fold": number,
             "rows": len(fold),
             "tier_mix_shift": 0.5 * np.abs(test_mix - train_mix).sum(),
         }
         for model in (MODEL, MIGRATION, CLIMATOLOGY):
-            row[f"{model}_ece"] = expected_calibration_error(y_true, _proba(fold, model))
-        floor, floor_high = ece_noise_floor(_proba(fold, MODEL))
+            row[f"{model}_ece"] = expected_calibration_error(y_true, proba_of(fold, model))
+        floor, floor_high = ece_noise_floor(proba_of(fold, MODEL))
         row["ece_floor"], row["ece_floor_90"] = floor, floor_high
         row["ece_told_mix"] = expected_calibration_error(y_true, told.loc[fold.index].to_numpy())
         rows.append(row)
     return pd.DataFrame(rows).set_index("fold")
-
-
-def _proba(frame: pd.DataFrame, model: str) -> np.ndarray:
-    return frame[proba_columns(model)].to_numpy(float)
 
 
 def _told_the_mix(fold: pd.DataFrame, class_weight_power: float) -> pd.DataFrame:
@@ -131,9 +127,9 @@ def _told_the_mix(fold: pd.DataFrame, class_weight_power: float) -> pd.DataFrame
     (prior shift). The classifier learnt its prior from class-weighted rows, so the prior it
     carries is the training mix to the power 1 - class_weight_power, renormalised."""
     test_mix = np.bincount(fold["label_tier_code"].to_numpy(int), minlength=N_TIERS) / len(fold)
-    learnt = _proba(fold, CLIMATOLOGY)[0] ** (1.0 - class_weight_power)
+    learnt = proba_of(fold, CLIMATOLOGY)[0] ** (1.0 - class_weight_power)
     learnt = learnt / learnt.sum()
-    shifted = _proba(fold, MODEL) * (test_mix / np.maximum(learnt, 1e-12))
+    shifted = proba_of(fold, MODEL) * (test_mix / np.maximum(learnt, 1e-12))
     return pd.DataFrame(shifted / shifted.sum(axis=1, keepdims=True), index=fold.index)
 
 

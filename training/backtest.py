@@ -27,6 +27,7 @@ from training.metrics import (
     PERSISTENCE_MODEL,
     SERVED_MODEL,
     proba_columns,
+    proba_of,
     score_metrics,
     tier_metrics,
 )
@@ -178,8 +179,7 @@ def _score_to_code(score: np.ndarray, rules: Rulebook) -> np.ndarray:
 
 
 def _proba(predictions: pd.DataFrame, model: str) -> np.ndarray | None:
-    columns = proba_columns(model)
-    return predictions[columns].to_numpy() if columns[0] in predictions else None
+    return proba_of(predictions, model) if proba_columns(model)[0] in predictions else None
 
 
 def _metrics_table(predictions: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     balanced_accuracy_score,
     brier_score_loss,
@@ -28,6 +29,11 @@ PERSISTENCE_MODEL = "persistence"  # `training.backtest.PERSISTENCE`
 def proba_columns(model: str) -> list[str]:
     """A model's tier probability columns in backtest predictions, Poor first."""
     return [f"{model}_p{code}" for code in CLASS_CODES]
+
+
+def proba_of(predictions: pd.DataFrame, model: str) -> np.ndarray:
+    """A model's tier probabilities from backtest predictions, rows x N_TIERS."""
+    return predictions[proba_columns(model)].to_numpy(float)
 
 
 def metric_key(scope: str, model: str, metric: str) -> str:

@@ -20,7 +20,7 @@ from features.rulebook import TIER_CODES, Rulebook
 from training.backtest import CLIMATOLOGY, MIGRATION, MODEL, PERSISTENCE, BacktestResult
 from training.config import TrainConfig
 from training.explain.advice import peer_reference
-from training.metrics import POOLED, metric_key, proba_columns
+from training.metrics import POOLED, metric_key, proba_of
 from training.models import Forecaster, booster_text
 from training.monitor.reference import drift_reference_of
 from training.reports import plots
@@ -103,14 +103,14 @@ def log_run(
     )
     mlflow.log_table(importance, "feature_importance.json")
     edges = log_edges(backtest, config.seed)
-    floor = log_ece_noise_floor(backtest, config.seed)
+    proba = proba_of(backtest.predictions, MODEL)
+    floor = log_ece_noise_floor(proba, config.seed)
     mlflow.log_dict([dataclasses.asdict(f) for f in backtest.folds], "backtest/folds.json")
     mlflow.set_tag("backtest.evaluated", backtest.plan.describe())
     mlflow.log_params(
         {"backtest.folds_run": len(backtest.folds), "backtest.fold_days": backtest.plan.fold_days}
     )
     y_true = backtest.predictions["label_tier_code"].to_numpy(int)
-    proba = backtest.predictions[proba_columns(MODEL)].to_numpy()
     plots.plot_confusion(
         y_true,
         backtest.predictions[f"{MODEL}_tier"].to_numpy(int),
@@ -123,11 +123,11 @@ def log_run(
     return edges, floor
 
 
-def log_ece_noise_floor(backtest: BacktestResult, seed: int) -> tuple[float, float]:
-    """The pooled ECE a perfectly calibrated forecast would show on the backtest's rows by chance
-    (`training.uncertainty.ece_noise_floor`): `pooled.lightgbm.ece_noise_floor` and `_high`, so
-    the logged ECE can be read against what its rows allow."""
-    proba = backtest.predictions[proba_columns(MODEL)].to_numpy(float)
+def log_ece_noise_floor(proba: np.ndarray, seed: int) -> tuple[float, float]:
+    """The pooled ECE a perfectly calibrated forecast would show on the backtest's rows (`proba`,
+    the served probabilities) by chance (`training.uncertainty.ece_noise_floor`):
+    `pooled.lightgbm.ece_noise_floor` and `_high`, so the logged ECE can be read against what its
+    rows allow."""
     mean, high = ece_noise_floor(proba, seed=seed)
     mlflow.log_metrics(
         {

@@ -23,7 +23,7 @@ from training.metrics import (
     ECE_BINS,
     N_TIERS,
     confidence_bins,
-    proba_columns,
+    proba_of,
     ranked_probability_scores,
 )
 
@@ -105,9 +105,9 @@ def backtest_edges(
         label = predictions["label_score"].to_numpy(float)
         errors = [np.abs(predictions[f"{m}_score"].to_numpy(float) - label) for m in pair]
         losses.append(("score_mae", tier_baseline, *errors))
-    model_rps = ranked_probability_scores(y_true, _proba(predictions, model))
+    model_rps = ranked_probability_scores(y_true, proba_of(predictions, model))
     for baseline in proba_baselines:
-        baseline_rps = ranked_probability_scores(y_true, _proba(predictions, baseline))
+        baseline_rps = ranked_probability_scores(y_true, proba_of(predictions, baseline))
         losses.append(("rps", baseline, model_rps, baseline_rps))
     loss_sums = np.column_stack(
         [np.bincount(codes, loss, n_merchants) for _, _, *pair_loss in losses for loss in pair_loss]
@@ -132,10 +132,6 @@ def backtest_edges(
     return pd.DataFrame(rows)
 
 
-def _proba(predictions: pd.DataFrame, model: str) -> np.ndarray:
-    return predictions[proba_columns(model)].to_numpy(float)
-
-
 def ece_noise_floor(
     proba: np.ndarray,
     n_draws: int = DEFAULT_RESAMPLES,
@@ -158,11 +154,10 @@ def ece_noise_floor(
     rng = np.random.default_rng(seed)
     stated = np.bincount(bins, confidence, ECE_BINS)
     hits = np.zeros((n_draws, ECE_BINS))
-    one_hot = np.eye(ECE_BINS)[bins]
     chunk = max(1, RESAMPLE_CHUNK_CELLS // max(n_draws, 1))
     for start in range(0, n_rows, chunk):
         part = slice(start, start + chunk)
         drawn = rng.random((n_draws, len(confidence[part]))) < confidence[part]
-        hits += drawn @ one_hot[part]
+        hits += drawn @ np.eye(ECE_BINS)[bins[part]]
     ece = np.abs(hits - stated).sum(axis=1) / n_rows
     return float(ece.mean()), float(np.quantile(ece, level))
