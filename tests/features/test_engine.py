@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import dask
+import distributed  # noqa: F401  (registers its config defaults; see the scheduler test below)
 import pytest
 from typer.testing import CliRunner
 
@@ -60,6 +61,9 @@ def test_build_dataset_with_an_unreachable_scheduler_exits_2_with_one_line(
     tmp_path: Path,
 ) -> None:
     address = f"tcp://127.0.0.1:{closed_port()}"
+    # distributed is imported above: were it first imported inside this block, leaving the block
+    # would delete the whole "distributed" config section it did not see, and every later
+    # LocalCluster in this test worker would fail with KeyError: 'distributed'.
     with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
         result = CliRunner().invoke(
             app,
