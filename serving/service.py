@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from features.catalogue import load_catalogue
 from features.rulebook import load_rulebook
@@ -28,6 +28,7 @@ from serving.console.app import STATE as CONSOLE
 from serving.console.app import console_app
 from serving.http import OPEN_PATHS, GuardMiddleware, ModelHeaders, quiet_client_errors
 from serving.live_signals import LiveSignals
+from serving.offloop import freeze_startup_heap, parsed_in_a_thread, serialized
 from serving.openapi import DocumentMiddleware, truthful_document
 from serving.responses import ExplainResponse, OrdersResponse, PredictResponse
 from serving.schema import build_api_models
@@ -99,6 +100,7 @@ class LesService:
         self._note_restart()
         self.signals = LiveSignals(self.served.model, CONFIG.ledger, CONFIG.ledger_url)
         CONSOLE.attach(self.served, CATALOGUE, CONFIG)
+        freeze_startup_heap()
 
     def _note_restart(self) -> None:
         """A WARNING line and a count on /metrics when this worker replaces a dead one."""
@@ -128,20 +130,28 @@ class LesService:
         directory.mkdir()
         atexit.register(shutil.rmtree, directory, True)
 
-    @bentoml.api(route="/predict", input_spec=API.predict_request, output_spec=PredictResponse)
-    def predict(self, merchants: list[Any]) -> PredictResponse:
+    @bentoml.api(
+        route="/predict",
+        input_spec=parsed_in_a_thread(API.predict_request),
+        output_spec=PredictResponse,
+    )
+    def predict(self, merchants: list[Any]) -> Response:
         """Forecast tier, tier probabilities and LES score for a batch of merchants' features.
 
         Sync on purpose, like every API here: BentoML runs sync APIs in its worker thread, so a
         big batch never holds the event loop that answers /livez and /readyz."""
         response = scoring.predict(self.served, merchants, self.signals)
         self.forecasts_total.labels("predict").inc(len(merchants))
-        return response
+        return serialized(response)
 
-    @bentoml.api(route="/predict_orders", input_spec=API.orders_request, output_spec=OrdersResponse)
+    @bentoml.api(
+        route="/predict_orders",
+        input_spec=parsed_in_a_thread(API.orders_request),
+        output_spec=OrdersResponse,
+    )
     def predict_orders(
         self, snapshot_at: datetime, include_features: bool, orders: list[Any]
-    ) -> OrdersResponse | JSONResponse:
+    ) -> Response:
         """Build features from raw order events (the training code) and forecast each merchant.
 
         Orders that break the contract are answered with 400 and every rejected row's reasons."""
@@ -152,15 +162,19 @@ class LesService:
         except scoring.RequestRejected as exc:
             return JSONResponse(exc.body(), status_code=400)
         self.forecasts_total.labels("predict_orders").inc(len(response.forecasts))
-        return response
+        return serialized(response)
 
-    @bentoml.api(route="/explain", input_spec=API.explain_request, output_spec=ExplainResponse)
-    def explain(self, merchants: list[Any]) -> ExplainResponse:
+    @bentoml.api(
+        route="/explain",
+        input_spec=parsed_in_a_thread(API.explain_request),
+        output_spec=ExplainResponse,
+    )
+    def explain(self, merchants: list[Any]) -> Response:
         """The forecast plus score points per fulfilment stage (base + stages + bounds = score)
         and ranked what-if advice, each re-scored by the model."""
         response = scoring.explain(self.served, merchants, CONFIG.max_advice, self.signals)
         self.forecasts_total.labels("explain").inc(len(merchants))
-        return response
+        return serialized(response)
 
 
 API_ROUTES = frozenset(api.route for api in LesService.apis.values())
