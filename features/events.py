@@ -86,6 +86,18 @@ def _hours_between(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     return np.where(known, (later - earlier) / NS_PER_HOUR, np.nan)
 
 
+def _allowance_left(deadline: np.ndarray, done: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The share of the time from `start` to `deadline` still left when the event was `done`,
+    clipped to [-1, 1]: 1 at once, 0 at the deadline, -1 as late again as the whole allowance.
+    Scale-free, so a 2-day TikTok Shop handling time and a week-long Olist limit read alike. NaN
+    when a time is unknown or the deadline is not after the start."""
+    allowance = _hours_between(deadline, start)
+    left = _hours_between(deadline, done)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(allowance > 0, left / allowance, np.nan)
+    return np.clip(share, -1.0, 1.0)
+
+
 def _before_or_at(ns: np.ndarray, deadline: np.ndarray) -> np.ndarray:
     """1.0 when the event happened by the deadline, 0.0 when not (or not yet); NaN when the
     deadline is unknown."""
@@ -223,6 +235,7 @@ def _event_arrays(
             np.nan,
             (dispatched_at != NAT) & (dispatched_at > c["ship_by"]),
         ),
+        "dispatch_slack_share": _allowance_left(c["ship_by"], dispatched_at, paid),
         "pickup_dwell_hours": _hours_between(c["shipped_at"], c["packed_at"]),
         "tracking_valid": c["tracking_valid"],
         "carrier_code": np.where(c["carrier_code"] >= 0, c["carrier_code"], np.nan),

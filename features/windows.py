@@ -34,6 +34,7 @@ SUM_STREAMS: dict[str, tuple[str, str | None]] = {
     "accepted_1h": ("accepted", "accepted_within_1h"),
     "seller_cancel": ("seller_cancel", None),
     "late_dispatch": ("dispatched", "late_dispatch"),
+    "dispatch_slack": ("dispatched", "dispatch_slack_share"),
     "pickup_12h": ("shipped", "picked_up_within_12h_of_ready"),
     "pickup_24h": ("shipped", "picked_up_within_24h_of_ready"),
     "tracking_valid": ("shipped", "tracking_valid"),
@@ -159,6 +160,9 @@ def _assemble(
             "pick_pack_hours_p50": h["pick_pack_hours_p50"],
             "pick_pack_hours_p90": h["pick_pack_hours_p90"],
             "late_dispatch_rate": _rate(s["late_dispatch_sum"], s["late_dispatch_n"], floor),
+            "dispatch_slack_share_mean": _rate(
+                s["dispatch_slack_sum"], s["dispatch_slack_n"], floor
+            ),
             "backlog_orders_at_snapshot": backlog,
             "backlog_days_of_demand": np.where(paid > 0, backlog / (paid / window_days), np.nan),
             "surge_pick_pack_p90_ratio": h["surge_pick_pack_hours_p90"]

@@ -58,6 +58,7 @@ def test_shares_trends_and_codes_have_their_ranges():
     assert ranges["livestream_order_share"] == (0.0, 1.0)
     assert ranges["transit_hours_cv"] == (0.0, None)
     assert ranges["late_dispatch_rate_trend"] == (-1.0, 1.0)
+    assert ranges["dispatch_slack_share_mean"] == (-1.0, 1.0)
     assert ranges["pick_pack_hours_p90_trend"] == (None, None)
     assert CATALOGUE.feature("current_tier_code").integer
 

@@ -29,6 +29,12 @@ def naive_rates(orders: pd.DataFrame, merchant: str, end: pd.Timestamp, days: in
     return {
         "orders_in_window": inside("paid_at").sum(),
         "late_dispatch_rate": (shipped["shipped_at"] > shipped["ship_by"]).mean(),
+        "dispatch_slack_share_mean": (
+            (shipped["ship_by"] - shipped["shipped_at"])
+            / (shipped["ship_by"] - shipped["paid_at"].fillna(shipped["created_at"]))
+        )
+        .clip(-1, 1)
+        .mean(),
         "pickup_within_24h_of_ready_rate": (
             shipped["shipped_at"] - shipped["packed_at"] <= pd.Timedelta(hours=24)
         ).mean(),
@@ -57,6 +63,26 @@ def test_rates_match_the_naive_reference(orders: pd.DataFrame) -> None:
         row = features.set_index("merchant_id").loc[merchant]
         for name, expected in naive_rates(orders, merchant, SNAPSHOT, WINDOW).items():
             assert row[name] == pytest.approx(float(expected), rel=1e-9, abs=1e-12), name
+
+
+def test_dispatch_slack_share_by_hand() -> None:
+    """Allowance 48 h from payment to ship-by: dispatched after 12 h leaves 0.75 of it, after
+    96 h is a whole allowance late again (-1), after 200 h still -1 (clipped); an order without a
+    ship-by counts in no mean."""
+    paid = T0 + pd.Timedelta(days=1)
+    dispatched_after_hours = [12, 96, 200, 30, 24, 6]
+    frame = random_orders(n=len(dispatched_after_hours), merchants=1, seed=3)
+    frame["status"] = "delivered"
+    frame["paid_at"] = paid
+    frame["created_at"] = paid
+    frame["accepted_at"] = paid
+    frame["packed_at"] = paid + pd.Timedelta(hours=1)
+    frame["shipped_at"] = [paid + pd.Timedelta(hours=h) for h in dispatched_after_hours]
+    frame["ship_by"] = paid + pd.Timedelta(hours=48)
+    frame.loc[5, "ship_by"] = pd.NaT
+    row = compute_window_metrics(frame, pd.DatetimeIndex([paid + pd.Timedelta(days=20)]), WINDOW)
+    shares = [0.75, -1.0, -1.0, 18 / 48, 0.5]
+    assert row.iloc[0]["dispatch_slack_share_mean"] == pytest.approx(np.mean(shares))
 
 
 def test_event_exactly_at_the_snapshot_is_excluded_and_at_window_start_included() -> None:
