@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import features.hour_counts as hour_counts_module
-from features.events import NO_DAY, NS_PER_DAY, _stable_order, order_events
+from features.events import NAT, NO_DAY, NS_PER_DAY, _allowance_left, _stable_order, order_events
 from features.hour_counts import HOURS_PER_DAY, paid_hour_counts, surge_flags
 
 from .conftest import random_orders
@@ -104,3 +104,41 @@ def test_late_dispatch_is_judged_at_the_event_the_order_names() -> None:
 def test_without_dispatch_events_the_dispatch_day_is_the_scan_day_itself() -> None:
     events = order_events(random_orders(n=50, seed=4))
     assert events.day["dispatched"] is events.day["shipped"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    allowance_hours=st.floats(0.1, 500.0),
+    first_hours=st.floats(0.0, 1000.0),
+    later_by_hours=st.floats(0.0, 1000.0),
+)
+def test_the_allowance_left_falls_as_dispatch_comes_later_and_stays_in_range(
+    allowance_hours: float, first_hours: float, later_by_hours: float
+) -> None:
+    """Dispatching later never leaves more of the allowance, the share stays in -1..1, and it is
+    1 at once and 0 exactly at the deadline."""
+    ns = 3_600_000_000_000
+    start = np.array([0, 0, 0, 0], dtype=np.int64)
+    deadline = np.full(4, int(allowance_hours * ns), dtype=np.int64)
+    done = np.array(
+        [
+            int(first_hours * ns),
+            int((first_hours + later_by_hours) * ns),
+            0,
+            int(allowance_hours * ns),
+        ],
+        dtype=np.int64,
+    )
+    share = _allowance_left(deadline, done, start)
+    assert share[1] <= share[0]
+    assert np.all((share >= -1.0) & (share <= 1.0))
+    assert share[2] == 1.0 and share[3] == 0.0
+
+
+def test_no_allowance_left_without_a_deadline_or_before_the_start() -> None:
+    """Unknown deadline, unknown dispatch, or a deadline not after payment: NaN, never a share."""
+    start = np.array([0, 0, 10, 0], dtype=np.int64)
+    deadline = np.array([NAT, 100, 10, 100], dtype=np.int64)
+    done = np.array([50, NAT, 5, 50], dtype=np.int64)
+    share = _allowance_left(deadline, done, start)
+    assert np.isnan(share[:3]).all() and share[3] == 0.5
