@@ -4,7 +4,7 @@ alerts a scheduler can act on."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,22 +69,25 @@ def load_thresholds(path: Path | None = None) -> Thresholds:
     return Thresholds(**values)
 
 
-def drift_alerts(drift: Drift, t: Thresholds, feature_stages: Mapping[str, str]) -> list[Alert]:
-    """`feature_stages`: each model feature's stage. A stage alert needs the stage's points to have
-    shifted and one of its own features to have moved at least `stage_own_feature_psi`: a stage's
-    SHAP points also move through the model's interactions with other stages' features, and an
-    alert there would send a merchant to fix a stage nothing happened to."""
+def drift_alerts(
+    drift: Drift, t: Thresholds, stage_features: Mapping[str, Sequence[str]]
+) -> list[Alert]:
+    """`stage_features`: each stage's features (`Catalogue.by_stage`). A stage alert needs the
+    stage's points to have shifted and one of its own features to have moved at least
+    `stage_own_feature_psi`: a stage's SHAP points also move through the model's interactions with
+    other stages' features, and an alert there would send a merchant to fix a stage nothing
+    happened to."""
     if drift.rows < t.min_drift_rows:
         return []
-    own_moved = {
-        feature_stages[name]
-        for name, value in drift.features.items()
-        if name in feature_stages and value >= t.stage_own_feature_psi
-    }
+
+    def own_feature_moved(stage: str) -> bool:
+        psi = (drift.features.get(name, 0.0) for name in stage_features.get(stage, ()))
+        return any(value >= t.stage_own_feature_psi for value in psi)
+
     alerts = [
         Alert("stage_drift", stage, value, t.stage_psi)
         for stage, value in drift.stages.items()
-        if value > t.stage_psi and stage in own_moved
+        if value > t.stage_psi and own_feature_moved(stage)
     ]
     alerts += [
         Alert("feature_drift", name, value, t.feature_psi)

@@ -110,9 +110,7 @@ def run_monitor(
     realized, _ = realized_outcomes(
         forecasts, orders, model.dataset_config, model.rulebook(rules), model.tiers_by_code
     )
-    catalogue = model.catalogue
-    feature_stages = {n: catalogue.stage_of(n) for n in drift.features if n in catalogue.names}
-    alerts = drift_alerts(drift, thresholds, feature_stages)
+    alerts = drift_alerts(drift, thresholds, model.catalogue.by_stage())
     alerts += accuracy_alerts(realized, backtest.get("model", {}), thresholds)
     return MonitorResult(
         model.model_name, model.model_version, snapshot, drift, realized, backtest, alerts

@@ -15,10 +15,10 @@ from training.monitor.alerts import (
 from training.monitor.drift import Drift
 from training.monitor.realized import Realized
 
-STAGES_OF = {
-    "on_time_delivery_rate": "order_delivery",
-    "transit_hours_p90": "ship_transport",
-    "pick_pack_hours_p90": "pick_pack",
+FEATURES_BY_STAGE = {
+    "order_delivery": ["on_time_delivery_rate"],
+    "ship_transport": ["transit_hours_p90"],
+    "pick_pack": ["pick_pack_hours_p90"],
 }
 
 
@@ -64,14 +64,14 @@ def test_defaults_load_and_a_users_file_overrides_and_is_checked(tmp_path) -> No
 
 def test_drift_alerts_fire_above_the_threshold_only_with_enough_rows() -> None:
     t = load_thresholds()
-    assert drift_alerts(_drift(), t, STAGES_OF) == []
-    fired = drift_alerts(_drift(stage=0.4, feature=0.3, mix=0.5), t, STAGES_OF)
+    assert drift_alerts(_drift(), t, FEATURES_BY_STAGE) == []
+    fired = drift_alerts(_drift(stage=0.4, feature=0.3, mix=0.5), t, FEATURES_BY_STAGE)
     assert [(a.kind, a.name) for a in fired] == [
         ("stage_drift", "ship_transport"),
         ("feature_drift", "on_time_delivery_rate"),
         ("prediction_drift", "tier_mix"),
     ]
-    assert drift_alerts(_drift(rows=10, stage=0.4), t, STAGES_OF) == []
+    assert drift_alerts(_drift(rows=10, stage=0.4), t, FEATURES_BY_STAGE) == []
 
 
 def test_a_stage_whose_own_features_did_not_move_raises_no_stage_alert() -> None:
@@ -79,13 +79,13 @@ def test_a_stage_whose_own_features_did_not_move_raises_no_stage_alert() -> None
     t = load_thresholds()
     assert t.stage_own_feature_psi == 0.1
     shifted_points = _drift(stage=0.4, pick_pack_stage=0.6, transit=0.15)
-    fired = [(a.kind, a.name) for a in drift_alerts(shifted_points, t, STAGES_OF)]
+    fired = [(a.kind, a.name) for a in drift_alerts(shifted_points, t, FEATURES_BY_STAGE)]
     assert ("stage_drift", "ship_transport") in fired  # transit_hours_p90 moved (0.15)
     assert ("stage_drift", "pick_pack") not in fired  # pick_pack_hours_p90 did not (0.01)
     quiet_transit = _drift(stage=0.4, transit=0.05)
-    assert drift_alerts(quiet_transit, t, STAGES_OF) == []
+    assert drift_alerts(quiet_transit, t, FEATURES_BY_STAGE) == []
     lenient = dataclasses.replace(t, stage_own_feature_psi=0.0)
-    fired = [(a.kind, a.name) for a in drift_alerts(shifted_points, lenient, STAGES_OF)]
+    fired = [(a.kind, a.name) for a in drift_alerts(shifted_points, lenient, FEATURES_BY_STAGE)]
     assert ("stage_drift", "pick_pack") in fired
 
 

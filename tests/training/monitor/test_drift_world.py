@@ -53,8 +53,7 @@ def drift_of():
 def test_an_unshifted_split_of_a_stationary_world_raises_no_alert(drift_of) -> None:
     calm, _ = drift_of
     assert calm.rows == 200
-    stages = {name: load_catalogue().stage_of(name) for name in calm.features}
-    assert drift_alerts(calm, load_thresholds(), stages) == []
+    assert drift_alerts(calm, load_thresholds(), load_catalogue().by_stage()) == []
     assert max(calm.features.values()) < 0.2
 
 
@@ -63,9 +62,7 @@ def test_a_carrier_shock_is_found_in_ship_and_transport_and_nowhere_it_did_not_a
 ) -> None:
     calm, moved = drift_of
     catalogue = load_catalogue()
-    alerts = drift_alerts(
-        moved, load_thresholds(), {n: catalogue.stage_of(n) for n in moved.features}
-    )
+    alerts = drift_alerts(moved, load_thresholds(), catalogue.by_stage())
     stages = {catalogue.stage_of(a.name) for a in alerts if a.kind == "feature_drift"}
     assert "ship_transport" in stages
     assert not stages & {"order_receipt", "pick_pack"}
