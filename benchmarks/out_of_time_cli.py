@@ -1,0 +1,193 @@
+"""Real sellers out of time, through the commands a user runs: the check the held-out sellers get.
+
+On ../shared/data/olist_real: `les ingest olist`, `les build-dataset` with the Olist recipe, then at
+three cuts (the test starts of the default backtest's folds): `les train` on the rows whose label
+window closed before the cut, `les promote 1`, `les score` the snapshots of the next 90 days. The
+served tiers, probabilities and scores are read from `les score`'s output and compared, on the same
+rows, with persistence and with the migration matrix and climatology fitted on the training rows.
+Each cut gets its own working folder and embedded MLflow store; nothing is written to the project.
+The pooled figures should equal the package backtest's (`benchmarks/forecast_quality.py`): the
+same rows, the same fits, but through the logged model, its recipe and the batch scorer.
+Run: .venv/bin/python benchmarks/out_of_time_cli.py [--olist DIR] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.rulebook import TIER_CODES
+from training.backtest import trainable_rows
+from training.baselines import NaiveBaselines, persistence_scores, persistence_tiers
+from training.decision import confusion, macro_f1_from_confusion, qwk_from_confusion
+from training.forecaster_model import proba_column
+from training.metrics import N_TIERS, expected_calibration_error, ranked_probability_score
+from training.splits import fold_masks, plan_folds
+
+REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "olist_real"
+LES = str(Path(sys.executable).with_name("les"))
+RECIPE = (
+    "--window-days",
+    "90",
+    "--horizon-days",
+    "90",
+    "--cadence-days",
+    "30",
+    "--min-orders",
+    "3",
+)
+HORIZON_DAYS = 90
+N_CUTS = 3
+
+
+def les(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "LES_LOG_FILE": str(cwd / "les.log")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("LES_LEDGER_URL", None)
+    done = subprocess.run([LES, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"les {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+    return done.stdout
+
+
+def rows_where(dataset: Path, keep: np.ndarray, out: Path) -> int:
+    """A filtered copy of a dataset, with its recipe beside it (so `les train` records it)."""
+    pd.read_parquet(dataset)[keep].to_parquet(out)
+    recipe = dataset.with_name(dataset.name + ".recipe.json")
+    shutil.copy(recipe, out.with_name(out.name + ".recipe.json"))
+    return int(keep.sum())
+
+
+def served_rows(scored: pd.DataFrame, test: pd.DataFrame, naive: NaiveBaselines) -> pd.DataFrame:
+    """The test rows with the served forecast and every baseline's, keyed as the dataset."""
+    keys = ["merchant_id", "snapshot_at"]
+    scored = scored.assign(merchant_id=scored["merchant_id"].astype(str))
+    test = test.assign(merchant_id=test["merchant_id"].astype(str))
+    rows = test.merge(scored, on=keys, how="left", validate="one_to_one")
+    if rows["predicted_tier"].isna().any():
+        raise SystemExit(f"les score left {int(rows['predicted_tier'].isna().sum())} rows unscored")
+    rows["served_tier_code"] = rows["predicted_tier"].map(TIER_CODES)
+    rows["persistence_tier"] = persistence_tiers(rows, naive.fallback)
+    rows["persistence_score"] = persistence_scores(rows, naive.fallback)
+    migration = naive.migration_proba(rows)
+    for code in range(N_TIERS):
+        rows[f"migration_p{code}"] = migration[:, code]
+    climatology = naive.climatology_proba(len(rows))
+    for code in range(N_TIERS):
+        rows[f"climatology_p{code}"] = climatology[:, code]
+    return rows
+
+
+def figures(rows: pd.DataFrame) -> dict[str, float]:
+    y = rows["label_tier_code"].to_numpy(int)
+    served = confusion(y, rows["served_tier_code"].to_numpy(int))
+    naive = confusion(y, rows["persistence_tier"].to_numpy(int))
+    by_code = sorted(TIER_CODES, key=TIER_CODES.get)
+    proba = rows[[proba_column(t) for t in by_code]].to_numpy(float)
+    label = rows["label_score"].to_numpy(float)
+    return {
+        "rows": len(rows),
+        "served macro-F1": macro_f1_from_confusion(served),
+        "persistence macro-F1": macro_f1_from_confusion(naive),
+        "served QWK": qwk_from_confusion(served),
+        "persistence QWK": qwk_from_confusion(naive),
+        "model RPS": ranked_probability_score(y, proba),
+        "migration RPS": ranked_probability_score(
+            y, rows[[f"migration_p{c}" for c in range(N_TIERS)]].to_numpy()
+        ),
+        "climatology RPS": ranked_probability_score(
+            y, rows[[f"climatology_p{c}" for c in range(N_TIERS)]].to_numpy()
+        ),
+        "model ECE": expected_calibration_error(y, proba),
+        "model score MAE": float(np.mean(np.abs(rows["predicted_score"].to_numpy(float) - label))),
+        "persistence score MAE": float(
+            np.mean(np.abs(rows["persistence_score"].to_numpy(float) - label))
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--olist", type=Path, default=REAL_DIR)
+    parser.add_argument(
+        "--keep", type=Path, help="work here and keep the files (default: a temp dir)"
+    )
+    args = parser.parse_args()
+    if not args.olist.is_dir():
+        raise SystemExit(f"no Olist data at {args.olist}")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="les-oot-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    les("ingest", "olist", str(args.olist.resolve()), "--out", "orders.parquet", cwd=work)
+    les(
+        "build-dataset", "--orders", "orders.parquet", "--out", "dataset.parquet", *RECIPE, cwd=work
+    )
+    dataset = pd.read_parquet(work / "dataset.parquet")
+    rows = trainable_rows(dataset)
+    plan = plan_folds(rows["snapshot_at"], N_CUTS, HORIZON_DAYS)
+    (work / "train.yaml").write_text(f"horizon_days: {HORIZON_DAYS}\n")
+    per_cut, pooled = [], []
+    for fold in plan.folds:
+        cut = work / f"cut_{fold.test_start.date()}"
+        cut.mkdir(exist_ok=True)
+        train_mask, _ = fold_masks(dataset["snapshot_at"], fold)
+        _, test_mask = fold_masks(rows["snapshot_at"], fold)
+        n_train = rows_where(work / "dataset.parquet", train_mask, cut / "train.parquet")
+        rows_where(
+            work / "dataset.parquet",
+            np.asarray(
+                (dataset["snapshot_at"] >= fold.test_start)
+                & (dataset["snapshot_at"] < fold.test_end)
+            ),
+            cut / "next.parquet",
+        )
+        les("train", "--dataset", "train.parquet", "--config", "../train.yaml", cwd=cut)
+        les("promote", "1", cwd=cut)
+        les(
+            "score",
+            "--dataset",
+            "next.parquet",
+            "--snapshot",
+            "all",
+            "--out",
+            "scored.parquet",
+            cwd=cut,
+        )
+        scored = pd.read_parquet(cut / "scored.parquet")
+        train_rows = trainable_rows(dataset[train_mask])
+        served = served_rows(scored, rows[test_mask], NaiveBaselines.of(train_rows))
+        pooled.append(served)
+        per_cut.append(
+            {
+                "cut": str(fold.test_start.date()),
+                "train rows": len(train_rows),
+                "train dataset rows": n_train,
+                **figures(served),
+            }
+        )
+    table = pd.DataFrame(per_cut)
+    table.loc[len(table)] = {"cut": "pooled", **figures(pd.concat(pooled))}
+    pd.set_option("display.width", 200)
+    print(
+        f"Real sellers ({args.olist.name}), out of time through les train / les score, "
+        f"{plan.describe()}"
+    )
+    print(table.set_index("cut").T.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"wall time {time.perf_counter() - started:.0f} s; files in {work}")
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
