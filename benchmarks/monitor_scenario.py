@@ -16,41 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from _cli import les, rows_where
 
-LES = str(Path(sys.executable).with_name("les"))
 HEADLINE = ("macro_f1", "qwk", "rps", "score_mae")
-
-
-def les(*args: str, cwd: Path, expect: tuple[int, ...] = (0,)) -> tuple[int, str]:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "LES_LOG_FILE": str(cwd / "les.log")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("LES_LEDGER_URL", None)
-    done = subprocess.run([LES, *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if done.returncode not in expect:
-        raise SystemExit(
-            f"les {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-        )
-    return done.returncode, done.stdout
-
-
-def rows_where(dataset: Path, keep, out: Path) -> int:
-    """A filtered copy of a dataset, with its recipe beside it (so `les train` records it)."""
-    frame = pd.read_parquet(dataset)
-    kept = frame[keep(frame)]
-    kept.to_parquet(out)
-    shutil.copy(
-        dataset.with_name(dataset.name + ".recipe.json"), out.with_name(out.name + ".recipe.json")
-    )
-    return len(kept)
 
 
 def one_world(work: Path, shock: str | None, date: pd.Timestamp, merchants: int, days: int) -> dict:

@@ -14,16 +14,15 @@ Run: .venv/bin/python benchmarks/out_of_time_cli.py [--olist DIR] [--keep DIR]
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _cli import les, rows_where
 
 from features.rulebook import TIER_CODES
 from training.backtest import trainable_rows
@@ -31,10 +30,9 @@ from training.baselines import NaiveBaselines, persistence_scores, persistence_t
 from training.decision import confusion, macro_f1_from_confusion, qwk_from_confusion
 from training.forecaster_model import proba_column
 from training.metrics import N_TIERS, expected_calibration_error, ranked_probability_score
-from training.splits import fold_masks, plan_folds
+from training.splits import Fold, fold_masks, plan_folds
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "olist_real"
-LES = str(Path(sys.executable).with_name("les"))
 RECIPE = (
     "--window-days",
     "90",
@@ -47,26 +45,12 @@ RECIPE = (
 )
 HORIZON_DAYS = 90
 N_CUTS = 3
+TRAIN, TEST = 0, 1  # the two masks of `fold_masks`
 
 
-def les(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "LES_LOG_FILE": str(cwd / "les.log")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("LES_LEDGER_URL", None)
-    done = subprocess.run([LES, *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(
-            f"les {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-        )
-    return done.stdout
-
-
-def rows_where(dataset: Path, keep: np.ndarray, out: Path) -> int:
-    """A filtered copy of a dataset, with its recipe beside it (so `les train` records it)."""
-    pd.read_parquet(dataset)[keep].to_parquet(out)
-    recipe = dataset.with_name(dataset.name + ".recipe.json")
-    shutil.copy(recipe, out.with_name(out.name + ".recipe.json"))
-    return int(keep.sum())
+def in_fold(fold: Fold, part: int) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Selects a dataset's rows of one fold: its training (TRAIN) or test (TEST) snapshots."""
+    return lambda frame: fold_masks(frame["snapshot_at"], fold)[part]
 
 
 def served_rows(scored: pd.DataFrame, test: pd.DataFrame, naive: NaiveBaselines) -> pd.DataFrame:
@@ -117,6 +101,13 @@ def figures(rows: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def cell(value: float) -> str:
+    """Counts as integers, figures to three decimals, nothing where a cut has no value."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.0f}" if float(value).is_integer() and value > 1 else f"{value:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--olist", type=Path, default=REAL_DIR)
@@ -141,17 +132,9 @@ def main() -> None:
     for fold in plan.folds:
         cut = work / f"cut_{fold.test_start.date()}"
         cut.mkdir(exist_ok=True)
-        train_mask, _ = fold_masks(dataset["snapshot_at"], fold)
-        _, test_mask = fold_masks(rows["snapshot_at"], fold)
-        n_train = rows_where(work / "dataset.parquet", train_mask, cut / "train.parquet")
-        rows_where(
-            work / "dataset.parquet",
-            np.asarray(
-                (dataset["snapshot_at"] >= fold.test_start)
-                & (dataset["snapshot_at"] < fold.test_end)
-            ),
-            cut / "next.parquet",
-        )
+        source = work / "dataset.parquet"
+        n_train = rows_where(source, in_fold(fold, TRAIN), cut / "train.parquet")
+        rows_where(source, in_fold(fold, TEST), cut / "next.parquet")
         les("train", "--dataset", "train.parquet", "--config", "../train.yaml", cwd=cut)
         les("promote", "1", cwd=cut)
         les(
@@ -165,8 +148,9 @@ def main() -> None:
             cwd=cut,
         )
         scored = pd.read_parquet(cut / "scored.parquet")
-        train_rows = trainable_rows(dataset[train_mask])
-        served = served_rows(scored, rows[test_mask], NaiveBaselines.of(train_rows))
+        train_rows = trainable_rows(dataset[in_fold(fold, TRAIN)(dataset)])
+        test_rows = rows[in_fold(fold, TEST)(rows)]
+        served = served_rows(scored, test_rows, NaiveBaselines.of(train_rows))
         pooled.append(served)
         per_cut.append(
             {
@@ -183,8 +167,9 @@ def main() -> None:
         f"Real sellers ({args.olist.name}), out of time through les train / les score, "
         f"{plan.describe()}"
     )
-    print(table.set_index("cut").T.to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"wall time {time.perf_counter() - started:.0f} s; files in {work}")
+    print(table.set_index("cut").T.map(cell).to_string())
+    kept = f"; files in {work}" if args.keep else ""
+    print(f"wall time {time.perf_counter() - started:.0f} s{kept}")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 
