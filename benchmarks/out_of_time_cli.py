@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _cli import les, rows_where
+from forecast_quality import OLIST_MIN_ORDERS, OLIST_RECIPE, REAL_DIR
 
 from features.rulebook import TIER_CODES
 from training.backtest import trainable_rows
@@ -32,18 +33,13 @@ from training.forecaster_model import proba_column
 from training.metrics import N_TIERS, expected_calibration_error, ranked_probability_score
 from training.splits import Fold, fold_masks, plan_folds
 
-REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "olist_real"
-RECIPE = (
-    "--window-days",
-    "90",
-    "--horizon-days",
-    "90",
-    "--cadence-days",
-    "30",
-    "--min-orders",
-    "3",
+RECIPE = (  # the README's Olist recipe, as `les build-dataset` flags
+    *("--window-days", str(OLIST_RECIPE.window_days)),
+    *("--horizon-days", str(OLIST_RECIPE.horizon_days)),
+    *("--cadence-days", str(OLIST_RECIPE.cadence_days)),
+    *("--min-orders", str(OLIST_MIN_ORDERS)),
 )
-HORIZON_DAYS = 90
+HORIZON_DAYS = OLIST_RECIPE.horizon_days
 N_CUTS = 3
 TRAIN, TEST = 0, 1  # the two masks of `fold_masks`
 
