@@ -26,11 +26,15 @@ from _cli import les, rows_where
 from forecast_quality import OLIST_MIN_ORDERS, OLIST_RECIPE, REAL_DIR
 
 from features.rulebook import TIER_CODES
-from training.backtest import trainable_rows
-from training.baselines import NaiveBaselines, persistence_scores, persistence_tiers
-from training.decision import confusion, macro_f1_from_confusion, qwk_from_confusion
+from training.backtest import CLIMATOLOGY, MIGRATION, trainable_rows
+from training.baselines import (
+    NaiveBaselines,
+    most_likely_tiers,
+    persistence_scores,
+    persistence_tiers,
+)
 from training.forecaster_model import proba_column
-from training.metrics import N_TIERS, expected_calibration_error, ranked_probability_score
+from training.metrics import proba_columns, score_metrics, tier_metrics
 from training.splits import Fold, fold_masks, plan_folds
 
 RECIPE = (  # the README's Olist recipe, as `les build-dataset` flags
@@ -60,40 +64,41 @@ def served_rows(scored: pd.DataFrame, test: pd.DataFrame, naive: NaiveBaselines)
     rows["served_tier_code"] = rows["predicted_tier"].map(TIER_CODES)
     rows["persistence_tier"] = persistence_tiers(rows, naive.fallback)
     rows["persistence_score"] = persistence_scores(rows, naive.fallback)
-    migration = naive.migration_proba(rows)
-    for code in range(N_TIERS):
-        rows[f"migration_p{code}"] = migration[:, code]
-    climatology = naive.climatology_proba(len(rows))
-    for code in range(N_TIERS):
-        rows[f"climatology_p{code}"] = climatology[:, code]
+    baselines = {
+        MIGRATION: naive.migration_proba(rows),
+        CLIMATOLOGY: naive.climatology_proba(len(rows)),
+    }
+    for name, proba in baselines.items():
+        rows[proba_columns(name)] = proba
     return rows
 
 
 def figures(rows: pd.DataFrame) -> dict[str, float]:
+    """The backtest's own metric definitions (`training.metrics`) on the scored rows."""
     y = rows["label_tier_code"].to_numpy(int)
-    served = confusion(y, rows["served_tier_code"].to_numpy(int))
-    naive = confusion(y, rows["persistence_tier"].to_numpy(int))
+    label = rows["label_score"].to_numpy(float)
     by_code = sorted(TIER_CODES, key=TIER_CODES.get)
     proba = rows[[proba_column(t) for t in by_code]].to_numpy(float)
-    label = rows["label_score"].to_numpy(float)
+    served = tier_metrics(y, rows["served_tier_code"].to_numpy(int), proba)
+    served |= score_metrics(label, rows["predicted_score"].to_numpy(float))
+    naive = tier_metrics(y, rows["persistence_tier"].to_numpy(int), None)
+    naive |= score_metrics(label, rows["persistence_score"].to_numpy(float))
+    rps = {}
+    for name in (MIGRATION, CLIMATOLOGY):
+        baseline = rows[proba_columns(name)].to_numpy()
+        rps[name] = tier_metrics(y, most_likely_tiers(baseline), baseline)["rps"]
     return {
         "rows": len(rows),
-        "served macro-F1": macro_f1_from_confusion(served),
-        "persistence macro-F1": macro_f1_from_confusion(naive),
-        "served QWK": qwk_from_confusion(served),
-        "persistence QWK": qwk_from_confusion(naive),
-        "model RPS": ranked_probability_score(y, proba),
-        "migration RPS": ranked_probability_score(
-            y, rows[[f"migration_p{c}" for c in range(N_TIERS)]].to_numpy()
-        ),
-        "climatology RPS": ranked_probability_score(
-            y, rows[[f"climatology_p{c}" for c in range(N_TIERS)]].to_numpy()
-        ),
-        "model ECE": expected_calibration_error(y, proba),
-        "model score MAE": float(np.mean(np.abs(rows["predicted_score"].to_numpy(float) - label))),
-        "persistence score MAE": float(
-            np.mean(np.abs(rows["persistence_score"].to_numpy(float) - label))
-        ),
+        "served macro-F1": served["macro_f1"],
+        "persistence macro-F1": naive["macro_f1"],
+        "served QWK": served["qwk"],
+        "persistence QWK": naive["qwk"],
+        "model RPS": served["rps"],
+        "migration RPS": rps[MIGRATION],
+        "climatology RPS": rps[CLIMATOLOGY],
+        "model ECE": served["ece"],
+        "model score MAE": served["score_mae"],
+        "persistence score MAE": naive["score_mae"],
     }
 
 
