@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from features.recipe import read_recipe, write_recipe
 
 LES = str(Path(sys.executable).with_name("les"))
 
@@ -34,7 +35,8 @@ def rows_where(dataset: Path, keep: Callable[[pd.DataFrame], np.ndarray], out: P
     frame = pd.read_parquet(dataset)
     kept = frame[np.asarray(keep(frame))]
     kept.to_parquet(out)
-    shutil.copy(
-        dataset.with_name(dataset.name + ".recipe.json"), out.with_name(out.name + ".recipe.json")
-    )
+    recipe = read_recipe(dataset)
+    if recipe is None:
+        raise SystemExit(f"{dataset} has no recipe: build it with `les build-dataset`")
+    write_recipe(recipe, out)
     return len(kept)

@@ -8,7 +8,6 @@ logged model, its recipe, its tier cuts and the batch scorer add nothing and los
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 from features.catalogue import load_catalogue
 from features.rulebook import TIER_CODES, load_rulebook
 from serving.cli import app
+from tests.dataset_files import rows_where
 from training.backtest import MODEL, run_backtest, trainable_rows
 from training.config import load_train_config
 from training.forecaster_model import proba_column
@@ -35,13 +35,6 @@ def run(*args: str) -> str:
     return result.output
 
 
-def with_recipe(source: Path, keep: np.ndarray, out: Path) -> None:
-    pd.read_parquet(source)[keep].to_parquet(out)
-    shutil.copy(
-        source.with_name(source.name + ".recipe.json"), out.with_name(out.name + ".recipe.json")
-    )
-
-
 def test_train_then_score_out_of_time_serves_the_backtest_fold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,10 +49,13 @@ def test_train_then_score_out_of_time_serves_the_backtest_fold(
     backtest = run_backtest(rows, names, config, load_rulebook())
     fold = backtest.folds[-1]
 
-    train_mask, _ = fold_masks(dataset["snapshot_at"], fold)
-    in_test = (dataset["snapshot_at"] >= fold.test_start) & (dataset["snapshot_at"] < fold.test_end)
-    with_recipe(tmp_path / "dataset.parquet", train_mask, tmp_path / "before.parquet")
-    with_recipe(tmp_path / "dataset.parquet", in_test.to_numpy(), tmp_path / "next.parquet")
+    dataset_file = tmp_path / "dataset.parquet"
+    rows_where(
+        dataset_file, lambda f: fold_masks(f["snapshot_at"], fold)[0], tmp_path / "before.parquet"
+    )
+    rows_where(
+        dataset_file, lambda f: fold_masks(f["snapshot_at"], fold)[1], tmp_path / "next.parquet"
+    )
     run("train", "--dataset", "before.parquet")
     run("promote", "1")
     run("score", "--dataset", "next.parquet", "--snapshot", "all", "--out", "scored.parquet")

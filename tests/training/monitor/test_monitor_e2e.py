@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from features.catalogue import load_catalogue
 from serving.cli import app
+from tests.dataset_files import rows_where
 from training import ledger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow")]
@@ -28,13 +28,6 @@ def run(*args: str, expect: int = 0) -> str:
     result = runner.invoke(app, list(args))
     assert result.exit_code == expect, result.output
     return result.output
-
-
-def rows_where(dataset: Path, keep, out: Path) -> None:
-    frame = pd.read_parquet(dataset)
-    frame[keep(frame)].to_parquet(out)
-    recipe = dataset.with_name(dataset.name + ".recipe.json")
-    shutil.copy(recipe, out.with_name(out.name + ".recipe.json"))
 
 
 def test_monitor_finds_the_carrier_shock_and_retrain_judges_both_models(
