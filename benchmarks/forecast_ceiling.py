@@ -10,7 +10,14 @@ the livestream schedule, and its foreknowledge of changes to come is more than a
 has). The tables compare it with the served model and persistence, then split the rows by the
 change event nearest the snapshot, to show where the model loses and what each group is worth.
 
-Run: .venv/bin/python benchmarks/forecast_ceiling.py [--draws 8]   (about 2 minutes)
+`--nowcast` adds a second, foreknowledge-free oracle: the same backtest with the merchant's true
+latent state at the snapshot (its level and its change over the last 14 days) added to the
+features, one latent at a time and with the logistics quality blurred by noise. It says which
+latent the forecaster lacks and how precisely it would have to know it; a regressor trained on
+the latent itself then says how precisely the catalogue's features reveal it.
+
+Run: .venv/bin/python benchmarks/forecast_ceiling.py [--draws 8] [--nowcast]
+     (about 2 minutes; --nowcast adds about 15)
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ from __future__ import annotations
 import argparse
 import time
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from features.catalogue import load_catalogue
 from features.dataset import build_dataset
@@ -27,9 +36,9 @@ from features.dataset_config import DatasetConfig
 from features.rulebook import load_rulebook
 from features.world import draw_changes, draw_merchants, generate_world, merchant_paths
 from features.world_orders import simulate_orders
-from features.world_params import WorldConfig
+from features.world_params import MerchantPaths, WorldConfig
 from training.backtest import MODEL, PERSISTENCE, run_backtest, trainable_rows
-from training.config import load_train_config
+from training.config import TrainConfig, load_train_config
 from training.decision import confusion, fit_tier_cuts, macro_f1_from_confusion, qwk_from_confusion
 from training.forecaster_model import tiers_from_cuts
 from training.pipeline import model_feature_names
@@ -46,10 +55,14 @@ RECENT_DAYS, EARLIER_DAYS, TO_COME_DAYS = (
 )
 
 
-def redrawn_label_scores(cfg: WorldConfig, changes: pd.DataFrame, draws: int) -> pd.DataFrame:
-    """Per (merchant, snapshot): the label score of `draws` order tables drawn from the world's own
-    latent paths with other seeds, one column each. The paths are rebuilt as `generate_world`
-    draws them; `changes` (the world's) proves they are the same."""
+LATENT_CHANGE_DAYS = 14
+# Noise (standard deviations, in quality units 0..1) blurring the known logistics quality.
+LOGISTICS_NOISE = (0.02, 0.04)
+
+
+def world_paths(cfg: WorldConfig, changes: pd.DataFrame) -> MerchantPaths:
+    """The world's latent paths, rebuilt as `generate_world` draws them; `changes` (the world's)
+    proves they are the same."""
     rng = np.random.default_rng(cfg.seed)
     merchants = draw_merchants(cfg, rng)
     rebuilt = draw_changes(cfg, merchants, rng)
@@ -57,13 +70,117 @@ def redrawn_label_scores(cfg: WorldConfig, changes: pd.DataFrame, draws: int) ->
         rebuilt.drop(columns="merchant_index").reset_index(drop=True),
         changes.reset_index(drop=True),
     )
-    paths = merchant_paths(cfg, merchants, rebuilt)
+    return merchant_paths(cfg, merchants, rebuilt)
+
+
+def redrawn_label_scores(cfg: WorldConfig, paths: MerchantPaths, draws: int) -> pd.DataFrame:
+    """Per (merchant, snapshot): the label score of `draws` order tables drawn from the world's own
+    latent paths with other seeds, one column each."""
     rules, frames = load_rulebook(), []
     for k in range(draws):
         orders = simulate_orders(cfg, paths, np.random.default_rng([cfg.seed, 1_000 + k]))
         labels = build_dataset(orders, RECIPE, rules)[[*KEYS, "label_score"]]
         frames.append(labels.rename(columns={"label_score": f"draw_{k}"}).set_index(KEYS))
     return pd.concat(frames, axis=1)
+
+
+def latent_state(cfg: WorldConfig, paths: MerchantPaths, rows: pd.DataFrame) -> pd.DataFrame:
+    """Per row: each latent on the last day before the snapshot (what a perfect nowcast knows, no
+    foreknowledge), its change over the LATENT_CHANGE_DAYS before, and the pick & pack load (mean
+    daily demand with livestreams over the day's packing capacity)."""
+    static = paths.static
+    merchant = pd.Index(static["merchant_id"]).get_indexer(rows["merchant_id"])
+    snapshot_day = (
+        pd.to_datetime(rows["snapshot_at"]) - pd.Timestamp(cfg.start, tz="UTC")
+    ).dt.days.to_numpy() - 1
+
+    def on(path: np.ndarray, days_before: int = 0) -> np.ndarray:
+        return path[merchant, np.clip(snapshot_day - days_before, 0, cfg.days - 1)]
+
+    latent = {}
+    for name, path in (
+        ("logistics_quality", paths.logistics_quality),
+        ("it_quality", paths.it_quality),
+        ("demand_multiplier", paths.demand_multiplier),
+    ):
+        latent[f"latent_{name}"] = on(path)
+        latent[f"latent_{name}_change_14d"] = on(path) - on(path, LATENT_CHANGE_DAYS)
+    live_hours_per_day = (
+        static["livestreams_per_week"] * static["livestream_hours"] * static["burst_multiplier"] / 7
+    )
+    mean_daily_demand = static["base_orders_per_day"] * (1.0 + live_hours_per_day / 24)
+    daily_capacity = static["pack_capacity_per_hour"] * 12.0
+    latent["latent_pack_load"] = (mean_daily_demand / daily_capacity).to_numpy()[merchant] * latent[
+        "latent_demand_multiplier"
+    ]
+    return pd.DataFrame(latent, index=rows.index)
+
+
+def nowcast_variants(latent: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
+    """The latent columns each variant adds to the features."""
+    rng = np.random.default_rng(seed)
+    logistics = ["latent_logistics_quality", "latent_logistics_quality_change_14d"]
+    variants = {
+        "every latent": latent,
+        "logistics quality": latent[logistics],
+        "logistics quality, level only": latent[logistics[:1]],
+        "IT quality": latent.filter(like="latent_it_quality"),
+        "demand and pick & pack load": latent.filter(regex="demand|pack_load"),
+    }
+    for noise in LOGISTICS_NOISE:
+        blurred = latent["latent_logistics_quality"] + rng.normal(0.0, noise, len(latent))
+        variants[f"logistics quality level +- {noise:.2f}"] = blurred.to_frame(
+            f"latent_logistics_quality_noise_{noise:.2f}"
+        )
+    return variants
+
+
+def nowcast_table(
+    rows: pd.DataFrame,
+    names: tuple[str, ...],
+    settings: TrainConfig,
+    latent: pd.DataFrame,
+    served: pd.Series,
+) -> pd.DataFrame:
+    """The served tier's edge over persistence with each variant's latent columns added to the
+    features, on the same folds; `served` is the backtest without them."""
+    table = {"catalogue features only (served)": served}
+    for name, columns in nowcast_variants(latent, settings.seed).items():
+        result = run_backtest(
+            rows.join(columns), (*names, *columns.columns), settings, load_rulebook()
+        )
+        table[name] = edges_over_persistence(result.pooled_metrics)
+    return pd.DataFrame(table).T
+
+
+def edges_over_persistence(pooled: pd.DataFrame) -> pd.Series:
+    model, persistence = pooled.loc[MODEL], pooled.loc[PERSISTENCE]
+    return pd.Series(
+        {
+            "qwk_edge": model["qwk"] - persistence["qwk"],
+            "macro_f1_edge": model["macro_f1"] - persistence["macro_f1"],
+            "score_mae": model["score_mae"],
+        }
+    )
+
+
+def logistics_quality_recovered(
+    rows: pd.DataFrame, names: tuple[str, ...], latent: pd.DataFrame, seed: int
+) -> float:
+    """Standard deviation of the error of a regressor that reads the catalogue's features and is
+    trained on the true logistics quality (which no real forecaster has), out of merchant (5
+    merchant-grouped folds): how precisely the features reveal it."""
+    truth = latent["latent_logistics_quality"]
+    estimate = cross_val_predict(
+        lgb.LGBMRegressor(
+            n_estimators=400, learning_rate=0.05, num_leaves=15, random_state=seed, verbose=-1
+        ),
+        rows[list(names)],
+        truth,
+        groups=rows["merchant_id"],
+        cv=GroupKFold(5),
+    )
+    return float(np.std(estimate - truth))
 
 
 def tier_figures(label_tiers: np.ndarray, tiers: np.ndarray) -> dict[str, float]:
@@ -107,6 +224,7 @@ def group_worth(test: pd.DataFrame, served: np.ndarray, oracle: np.ndarray) -> p
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--draws", type=int, default=8)
+    parser.add_argument("--nowcast", action="store_true", help="add the nowcast oracle's table")
     args = parser.parse_args()
     start = time.perf_counter()
     cfg, rules = WorldConfig(), load_rulebook()
@@ -116,7 +234,8 @@ def main() -> None:
     names = model_feature_names(load_catalogue(), settings)
     result = run_backtest(rows, names, settings, rules)
     test = result.predictions.set_index(KEYS)
-    redrawn = redrawn_label_scores(cfg, world.changes, args.draws).reindex(test.index)
+    paths = world_paths(cfg, world.changes)
+    redrawn = redrawn_label_scores(cfg, paths, args.draws).reindex(test.index)
     test[ORACLE] = redrawn.mean(axis=1).to_numpy()
     test = test.dropna(subset=[ORACLE]).reset_index()
     label_tiers = test["label_tier_code"].to_numpy(int)
@@ -178,6 +297,22 @@ def main() -> None:
         "\nqwk_gain_if_oracle_here: QWK with that group's rows given the oracle's tier, minus the "
         f"served QWK; every event already begun together: {worth['every event already begun']:+.3f}"
     )
+    if args.nowcast:
+        latent = latent_state(cfg, paths, rows)
+        print(
+            "\nNowcast oracle: the served tier's edge over persistence with the true latent state "
+            f"at the snapshot\n(level, and change over {LATENT_CHANGE_DAYS} days) added to the "
+            "features; noise is drawn per row"
+        )
+        table = nowcast_table(
+            rows, names, settings, latent, edges_over_persistence(result.pooled_metrics)
+        )
+        print(table.to_string(float_format=lambda v: f"{v:+.3f}"))
+        recovered = logistics_quality_recovered(rows, names, latent, settings.seed)
+        print(
+            "logistics quality as the catalogue's features reveal it (a regressor trained on the "
+            f"true value, out of merchant): error sd {recovered:.3f}"
+        )
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 
