@@ -17,7 +17,7 @@ latent the forecaster lacks and how precisely it would have to know it; a regres
 the latent itself then says how precisely the catalogue's features reveal it.
 
 Run: .venv/bin/python benchmarks/forecast_ceiling.py [--draws 8] [--nowcast]
-     (about 2 minutes; --nowcast adds about 15)
+     (about 3 minutes; --nowcast adds about 7)
 """
 
 from __future__ import annotations
@@ -34,9 +34,15 @@ from features.catalogue import load_catalogue
 from features.dataset import build_dataset
 from features.dataset_config import DatasetConfig
 from features.rulebook import load_rulebook
-from features.world import draw_changes, draw_merchants, generate_world, merchant_paths
+from features.world import (
+    draw_changes,
+    draw_merchants,
+    generate_world,
+    mean_daily_demand_orders,
+    merchant_paths,
+)
 from features.world_orders import simulate_orders
-from features.world_params import MerchantPaths, WorldConfig
+from features.world_params import WORKING_HOURS, MerchantPaths, WorldConfig
 from training.backtest import MODEL, PERSISTENCE, run_backtest, trainable_rows
 from training.config import TrainConfig, load_train_config
 from training.decision import confusion, fit_tier_cuts, macro_f1_from_confusion, qwk_from_confusion
@@ -104,12 +110,16 @@ def latent_state(cfg: WorldConfig, paths: MerchantPaths, rows: pd.DataFrame) -> 
         ("demand_multiplier", paths.demand_multiplier),
     ):
         latent[f"latent_{name}"] = on(path)
-        latent[f"latent_{name}_change_14d"] = on(path) - on(path, LATENT_CHANGE_DAYS)
-    live_hours_per_day = (
-        static["livestreams_per_week"] * static["livestream_hours"] * static["burst_multiplier"] / 7
+        latent[f"latent_{name}_change_{LATENT_CHANGE_DAYS}d"] = on(path) - on(
+            path, LATENT_CHANGE_DAYS
+        )
+    mean_daily_demand = mean_daily_demand_orders(
+        static["base_orders_per_day"],
+        static["livestreams_per_week"],
+        static["livestream_hours"],
+        static["burst_multiplier"],
     )
-    mean_daily_demand = static["base_orders_per_day"] * (1.0 + live_hours_per_day / 24)
-    daily_capacity = static["pack_capacity_per_hour"] * 12.0
+    daily_capacity = static["pack_capacity_per_hour"] * WORKING_HOURS.sum()
     latent["latent_pack_load"] = (mean_daily_demand / daily_capacity).to_numpy()[merchant] * latent[
         "latent_demand_multiplier"
     ]
@@ -119,7 +129,10 @@ def latent_state(cfg: WorldConfig, paths: MerchantPaths, rows: pd.DataFrame) -> 
 def nowcast_variants(latent: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
     """The latent columns each variant adds to the features."""
     rng = np.random.default_rng(seed)
-    logistics = ["latent_logistics_quality", "latent_logistics_quality_change_14d"]
+    logistics = [
+        "latent_logistics_quality",
+        f"latent_logistics_quality_change_{LATENT_CHANGE_DAYS}d",
+    ]
     variants = {
         "every latent": latent,
         "logistics quality": latent[logistics],
@@ -307,7 +320,15 @@ def main() -> None:
         table = nowcast_table(
             rows, names, settings, latent, edges_over_persistence(result.pooled_metrics)
         )
-        print(table.to_string(float_format=lambda v: f"{v:+.3f}"))
+        print(
+            table.to_string(
+                formatters={
+                    "qwk_edge": "{:+.3f}".format,
+                    "macro_f1_edge": "{:+.3f}".format,
+                    "score_mae": "{:.3f}".format,
+                }
+            )
+        )
         recovered = logistics_quality_recovered(rows, names, latent, settings.seed)
         print(
             "logistics quality as the catalogue's features reveal it (a regressor trained on the "

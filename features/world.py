@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from features.world_orders import simulate_orders
 from features.world_params import CHANGE_KINDS, MerchantPaths, WorldConfig, primary_carrier
@@ -38,7 +39,7 @@ def draw_merchants(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
     livestreams = rng.choice([0, 1, 2, 3, 4], n, p=[0.15, 0.3, 0.3, 0.15, 0.1])
     hours = rng.choice([2, 3], n)
     burst = rng.uniform(10, 35, n)
-    mean_daily_demand = base * (1.0 + livestreams * hours * burst / (7 * 24))
+    mean_daily_demand = mean_daily_demand_orders(base, livestreams, hours, burst)
     return pd.DataFrame(
         {
             "merchant_id": [f"M{i:05d}" for i in range(n)],
@@ -54,6 +55,19 @@ def draw_merchants(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
             "burst_multiplier": burst,
             "home_region": rng.integers(0, 8, n),
         }
+    )
+
+
+def mean_daily_demand_orders(
+    base_orders_per_day: ArrayLike,
+    livestreams_per_week: ArrayLike,
+    livestream_hours: ArrayLike,
+    burst_multiplier: ArrayLike,
+) -> ArrayLike:
+    """Mean orders per day with livestreams: each livestream hour sells `burst_multiplier` times
+    the base hourly rate. Capacity is set against it, and benchmarks read it back."""
+    return base_orders_per_day * (
+        1.0 + livestreams_per_week * livestream_hours * burst_multiplier / (7 * 24)
     )
 
 
