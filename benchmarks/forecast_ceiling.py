@@ -28,6 +28,7 @@ import time
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from forecast_quality import edge_over_persistence
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from features.catalogue import load_catalogue
@@ -153,7 +154,7 @@ def nowcast_table(
     names: tuple[str, ...],
     settings: TrainConfig,
     latent: pd.DataFrame,
-    served: pd.Series,
+    served: dict[str, float],
 ) -> pd.DataFrame:
     """The served tier's edge over persistence with each variant's latent columns added to the
     features, on the same folds; `served` is the backtest without them."""
@@ -162,19 +163,8 @@ def nowcast_table(
         result = run_backtest(
             rows.join(columns), (*names, *columns.columns), settings, load_rulebook()
         )
-        table[name] = edges_over_persistence(result.pooled_metrics)
+        table[name] = edge_over_persistence(result.pooled_metrics)
     return pd.DataFrame(table).T
-
-
-def edges_over_persistence(pooled: pd.DataFrame) -> pd.Series:
-    model, persistence = pooled.loc[MODEL], pooled.loc[PERSISTENCE]
-    return pd.Series(
-        {
-            "qwk_edge": model["qwk"] - persistence["qwk"],
-            "macro_f1_edge": model["macro_f1"] - persistence["macro_f1"],
-            "score_mae": model["score_mae"],
-        }
-    )
 
 
 def logistics_quality_recovered(
@@ -318,17 +308,9 @@ def main() -> None:
             "features; noise is drawn per row"
         )
         table = nowcast_table(
-            rows, names, settings, latent, edges_over_persistence(result.pooled_metrics)
+            rows, names, settings, latent, edge_over_persistence(result.pooled_metrics)
         )
-        print(
-            table.to_string(
-                formatters={
-                    "qwk_edge": "{:+.3f}".format,
-                    "macro_f1_edge": "{:+.3f}".format,
-                    "score_mae": "{:.3f}".format,
-                }
-            )
-        )
+        print(table.to_string(float_format=lambda v: f"{v:+.3f}"))
         recovered = logistics_quality_recovered(rows, names, latent, settings.seed)
         print(
             "logistics quality as the catalogue's features reveal it (a regressor trained on the "

@@ -56,21 +56,19 @@ def backtest(dataset: pd.DataFrame, horizon_days: int, **config: int) -> Backtes
     return run_backtest(trainable_rows(dataset), names, settings, load_rulebook())
 
 
+def edge_over_persistence(pooled: pd.DataFrame) -> dict[str, float]:
+    """The served model minus persistence on a backtest's pooled metrics (macro-F1, QWK: positive
+    is better; score MAE: negative is better)."""
+    edge = pooled.loc[MODEL] - pooled.loc[PERSISTENCE]
+    return {f"{metric}_edge": edge[metric] for metric in ("macro_f1", "qwk", "score_mae")}
+
+
 def robustness(dataset: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     """The served tier's edge over persistence (macro-F1, QWK, score MAE) per (seed, folds)."""
     rows = []
     for seed, folds in ROBUSTNESS:
         pooled = backtest(dataset, horizon_days, seed=seed, n_folds=folds).pooled_metrics
-        edge = pooled.loc[MODEL] - pooled.loc[PERSISTENCE]
-        rows.append(
-            {
-                "seed": str(seed),
-                "folds": str(folds),
-                "macro_f1_edge": edge["macro_f1"],
-                "qwk_edge": edge["qwk"],
-                "score_mae_edge": edge["score_mae"],
-            }
-        )
+        rows.append({"seed": str(seed), "folds": str(folds), **edge_over_persistence(pooled)})
     table = pd.DataFrame(rows)
     mean = table.mean(numeric_only=True).to_frame().T.assign(seed="mean", folds="")
     return pd.concat([table, mean], ignore_index=True)
