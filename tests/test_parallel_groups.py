@@ -56,8 +56,9 @@ def test_loadgroup_runs_a_group_on_one_worker(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    workers = {path.read_text() for path in seen.iterdir()}
-    assert len(list(seen.iterdir())) == 8
+    records = list(seen.iterdir())
+    assert len(records) == 8
+    workers = {path.read_text() for path in records}
     assert len(workers) == 1, (
         f"one group ran on {sorted(workers)}: the installed pytest and "
         "pytest-xdist do not group (pytest-xdist#1386); install the pinned versions"
