@@ -30,6 +30,7 @@ URL_ENV = "LES_LEDGER_URL"
 LEDGER_FILE = "ledger.db"
 BUSY_TIMEOUT_S = 30.0
 LOGGER = logging.getLogger("les.ledger")
+MIGRATION_LOCK_KEY = 0x1E5_1ED6  # PostgreSQL advisory lock held while a ledger migrates
 KEY = ("merchant_id", "snapshot_at", "model_name", "model_version")
 TIER_COLUMN = "predicted_tier"  # how `les score` and the service name the served tier
 STAGE_SUFFIX = "_points"
@@ -136,15 +137,15 @@ def schema_version(conn: sa.Connection) -> int:
 
 
 def migrate(engine: Engine) -> int:
-    """Apply the migrations this ledger lacks, in one transaction each; refuse a newer one."""
-    with engine.begin() as conn:
+    """Apply the migrations this ledger lacks, in one transaction that holds the migration lock
+    from its first read, so processes opening a new ledger at once (the service and `les
+    monitor`) migrate it one after the other; refuse a newer one."""
+    with engine.connect() as conn:
+        _lock_for_migration(conn)
         if not sa.inspect(conn).has_table("ledger_schema"):
-            conn.execute(
-                sa.text("CREATE TABLE IF NOT EXISTS ledger_schema (version INTEGER NOT NULL)")
-            )
+            conn.execute(sa.text("CREATE TABLE ledger_schema (version INTEGER NOT NULL)"))
         if conn.execute(sa.text("SELECT COUNT(*) FROM ledger_schema")).scalar_one() == 0:
             conn.execute(sa.text("INSERT INTO ledger_schema (version) VALUES (0)"))
-    with engine.begin() as conn:
         version = schema_version(conn)
         if version > SCHEMA_VERSION:
             raise LedgerError(
@@ -154,7 +155,18 @@ def migrate(engine: Engine) -> int:
         for step in MIGRATIONS[version:]:
             step(conn)
         conn.execute(sa.text("UPDATE ledger_schema SET version = :v"), {"v": SCHEMA_VERSION})
+        conn.commit()
     return SCHEMA_VERSION
+
+
+def _lock_for_migration(conn: sa.Connection) -> None:
+    """SQLite: take the database's write lock before reading the schema (BEGIN IMMEDIATE waits
+    out another writer up to the busy timeout). PostgreSQL: a transaction-scoped advisory lock,
+    released at commit."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 def ledger_rows(
