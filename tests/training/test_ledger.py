@@ -91,30 +91,32 @@ def race(url: str, firsts: tuple[int, ...]) -> None:
         assert w.exitcode == 0
 
 
-def _open_at_once(url: str, start: object) -> None:
-    start.wait(60)
-    ledger.engine_for(url)
+def _open_at_once(urls: list[str], start: object) -> None:
+    for url in urls:
+        start.wait(60)
+        ledger.engine_for(url)
 
 
-def opened_at_once(url: str, processes: int = 4) -> None:
+def opened_at_once(urls: list[str], processes: int = 4) -> None:
     """Processes that open the same new ledger together (the service's first forecast and `les
-    monitor`, say) migrate it one at a time: each exits cleanly, and one schema row remains."""
+    monitor`, say) migrate it one at a time: each exits cleanly, and one schema row remains. A
+    race, so each process opens every ledger of `urls` with the others, in turn."""
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(processes)
-    openers = [context.Process(target=_open_at_once, args=(url, start)) for _ in range(processes)]
+    openers = [context.Process(target=_open_at_once, args=(urls, start)) for _ in range(processes)]
     for p in openers:
         p.start()
     for p in openers:
         p.join(120)
     assert [p.exitcode for p in openers] == [0] * processes
-    with ledger.engine_for(url).connect() as conn:
-        versions = conn.execute(sa.text("SELECT version FROM ledger_schema")).scalars().all()
-    assert versions == [ledger.SCHEMA_VERSION]
+    for url in urls:
+        with ledger.engine_for(url).connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM ledger_schema")).scalars().all()
+        assert versions == [ledger.SCHEMA_VERSION], url
 
 
 def test_processes_opening_a_new_ledger_at_once_migrate_it_once(tmp_path: Path) -> None:
-    for attempt in range(3):  # a race: three fresh ledgers, so that an unserialised one fails
-        opened_at_once(f"sqlite:///{tmp_path / f'ledger-{attempt}.db'}")
+    opened_at_once([f"sqlite:///{tmp_path / f'ledger-{n}.db'}" for n in range(3)])
 
 
 def test_a_v1_ledger_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
@@ -224,11 +226,11 @@ def test_processes_opening_a_new_postgresql_ledger_at_once_migrate_it_once(
     postgres_url: str,
 ) -> None:
     server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    for attempt in range(3):
-        with server.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE fresh_{attempt}"))
-        opened_at_once(postgres_url.replace("/postgres?", f"/fresh_{attempt}?"))
+    with server.connect() as conn:
+        for n in range(3):
+            conn.execute(sa.text(f"CREATE DATABASE fresh_{n}"))
     server.dispose()
+    opened_at_once([postgres_url.replace("/postgres?", f"/fresh_{n}?") for n in range(3)])
 
 
 def test_explained_and_plain_forecasts_read_back_together(tmp_path: Path) -> None:
